@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""Evaluate a trained checkpoint on the CIFAR-10 test set (or a folder of labelled images).
+
+python evaluate.py --checkpoint outputs/my-run/checkpoints/best.keras
+python evaluate.py --checkpoint outputs/my-run --tta flip
+python evaluate.py --checkpoint model.keras --normalization cifar10 --data-dir my_photos
+
+Writes report.json, report.md and figures to outputs/<run>/eval/ (or --output DIR).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, found {text}")
+    return value
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Evaluate a checkpoint: accuracy, loss, calibration, per-class metrics, "
+        "confusion matrix and figures."
+    )
+    parser.add_argument(
+        "--checkpoint",
+        required=True,
+        help="a .keras checkpoint, or a run folder (its checkpoints/best.keras)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="CIFAR-10 archive or folder, or a folder of <split>/<class name>/*.png|jpg images "
+        "(default: $CIFAR10_DIR, then the run config's data.path)",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        help="CIFAR-10 split (test or train), or the sub-folder of an image folder (default test)",
+    )
+    parser.add_argument(
+        "--normalization",
+        choices=("cifar10", "imagenet", "none"),
+        help="only for a checkpoint outside a run folder; a run's config.yaml says it otherwise",
+    )
+    parser.add_argument(
+        "--output", help="folder for the report (default: <run>/eval, or eval/ by the checkpoint)"
+    )
+    parser.add_argument("--batch-size", type=positive_int, default=500, help="default 500")
+    parser.add_argument(
+        "--tta",
+        choices=("none", "flip"),
+        default="none",
+        help="flip: also report the mean logits of each image and its mirror",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from resnet_tf import evaluation
+    from resnet_tf.errors import USER_ERRORS
+
+    try:
+        report = evaluation.run_evaluation(
+            args.checkpoint,
+            data_dir=args.data_dir,
+            split=args.split,
+            normalization=args.normalization,
+            output_dir=args.output,
+            batch_size=args.batch_size,
+            tta=args.tta,
+        )
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(evaluation.format_summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

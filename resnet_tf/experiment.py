@@ -1,0 +1,184 @@
+"""One training run from start to finish: config -> data + model -> fit -> run folder -> test score.
+
+This is what `train.py` calls; it prints what a user needs to follow the run and returns the
+metrics it wrote, so tests and notebooks can call it the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+import sys
+import time
+
+import keras
+import yaml
+
+from resnet_tf import data as data_lib
+from resnet_tf import training
+from resnet_tf.config import Config, load_config
+from resnet_tf.evaluation import evaluate_saved_model
+from resnet_tf.models.summary import describe_model
+from resnet_tf.run_dir import (
+    RunPaths,
+    atomic_write_text,
+    create_run_dir,
+    default_run_name,
+    open_run_dir,
+    remove_temp_files,
+    write_json,
+)
+
+
+def resolve_config(
+    config_path: str | None,
+    overrides: list[str],
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+    name: str | None = None,
+) -> Config:
+    config = load_config(config_path, overrides)
+    if data_dir is not None:
+        config.data.path = data_dir
+    if output_dir is not None:
+        config.output.root = output_dir
+    if name is not None:
+        config.output.name = name
+    return config
+
+
+def dry_run(config: Config) -> str:
+    """The resolved config and the model summary, without touching data or disk."""
+    training.set_up_runtime(config)
+    model = training.new_model(config)
+    return f"# resolved config\n{config.to_yaml()}\n{describe_model(model)}"
+
+
+def start(
+    config: Config,
+    config_path: str | None,
+    argv: list[str] | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | None = None,
+) -> dict:
+    """A new run in a new run folder."""
+    training.set_up_runtime(config)
+    arrays = data_lib.load_cifar10(config.data.path)  # bad data fails before a folder exists
+    name = config.output.name or default_run_name(config_path, config.model.name)
+    paths = create_run_dir(config.output.root, name, explicit_name=config.output.name is not None)
+    config = dataclasses.replace(
+        config, output=dataclasses.replace(config.output, name=paths.root.name)
+    )
+    command = shlex.join(["python", *(argv if argv is not None else sys.argv)])
+    atomic_write_text(
+        paths.config, yaml.safe_dump({"command": command}, width=10**6) + config.to_yaml()
+    )
+    _say(f"run folder: {paths.root}")
+    return _train(config, paths, arrays, callbacks, verbose)
+
+
+def resume(
+    run_dir: str,
+    data_dir: str | None = None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+    verbose: int | None = None,
+) -> dict:
+    """Continue a run from its last completed epoch, with its own config."""
+    paths = open_run_dir(run_dir)
+    remove_temp_files(paths)
+    config = load_config(paths.config)
+    if data_dir is not None:
+        config.data.path = data_dir
+    training.set_up_runtime(config)
+    arrays = data_lib.load_cifar10(config.data.path)
+    _say(f"resuming run folder: {paths.root}")
+    return _train(config, paths, arrays, callbacks, verbose)
+
+
+def _train(config: Config, paths: RunPaths, arrays, callbacks, verbose) -> dict:
+    (x, y), (x_test, y_test) = arrays
+    splits = training.make_splits(config, x, y)
+    spe = data_lib.steps_per_epoch(len(splits.x_train), config.train.batch_size)
+    model = training.new_model(config)
+    training.compile_model(model, config, spe)
+    _say(
+        f"{config.model.name}: {model.count_params():,} parameters; "
+        f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
+        f"{config.train.epochs} epochs of {spe} steps"
+    )
+    result = training.fit(model, config, splits, paths, callbacks=callbacks, verbose=verbose)
+    if result.start_epoch:
+        _say(f"resumed after epoch {result.start_epoch}")
+
+    metrics = _summarize(config, paths, result)
+    if result.status == "completed" and paths.best.exists():
+        started = time.perf_counter()
+        test = evaluate_saved_model(
+            paths.best,
+            training.eval_dataset(config, x_test, y_test).map(lambda images, _: images),
+            y_test,
+        )
+        metrics.update(
+            test_accuracy=test["accuracy"],
+            test_loss=test["loss"],
+            test_images=test["images"],
+            test_seconds=round(time.perf_counter() - started, 2),
+        )
+    write_json(paths.metrics, metrics)
+    _report(paths, metrics, result)
+    if result.status == "diverged":
+        raise training.TrainingError(
+            f"the loss became NaN/inf in epoch {result.diverged_at}; stopped. The checkpoints of "
+            f"the last good epoch are in {paths.checkpoints} (try a lower train.optimizer.lr or "
+            f"a warm-up)"
+        )
+    return metrics
+
+
+def _summarize(config: Config, paths: RunPaths, result: training.TrainResult) -> dict:
+    rows = result.rows
+    scored = [r for r in rows if math.isfinite(r["val_accuracy"])]
+    best = max(scored, key=lambda r: r["val_accuracy"]) if scored else None
+    return {
+        "status": result.status,
+        "model": config.model.name,
+        "epochs_completed": len(rows),
+        "epochs_planned": config.train.epochs,
+        "best_val_accuracy": best["val_accuracy"] if best else None,
+        "best_epoch": best["epoch"] if best else None,
+        "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
+        "final_train_accuracy": rows[-1]["accuracy"] if rows else None,
+        # Summed over the epochs, so it stays right across resumed sessions.
+        "train_seconds": round(sum(r["epoch_seconds"] for r in rows), 1),
+        "session_wall_seconds": round(result.wall_seconds, 1),
+        "train_images_per_s": (
+            round(sum(r["images_per_s"] for r in rows) / len(rows), 1) if rows else None
+        ),
+    }
+
+
+def _report(paths: RunPaths, metrics: dict, result: training.TrainResult) -> None:
+    def pct(value):
+        return f"{value:.2%}" if isinstance(value, float) else "n/a"
+
+    lines = [
+        f"{metrics['status']}: {metrics['epochs_completed']}/{metrics['epochs_planned']} "
+        f"epochs, {metrics['train_seconds']:.0f} s of training "
+        f"(this session {result.wall_seconds:.0f} s wall)",
+        f"  validation accuracy: best {pct(metrics['best_val_accuracy'])} "
+        f"(epoch {metrics['best_epoch']}), final {pct(metrics['final_val_accuracy'])}",
+    ]
+    if "test_accuracy" in metrics:
+        lines.append(
+            f"  test accuracy of best.keras: {pct(metrics['test_accuracy'])} "
+            f"on {metrics['test_images']:,} images"
+        )
+    lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
+    if metrics["status"] == "interrupted":
+        lines.append(f"  continue with: python train.py --resume {paths.root}")
+    _say("\n".join(lines))
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)

@@ -1,0 +1,59 @@
+"""Shared fixtures: a private cache dir, the real CIFAR-10 archive and a tiny fake one."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REAL_ARCHIVE = REPO_ROOT.parent / "shared" / "datasets" / "cifar-10-python.tar.gz"
+
+# Set before TensorFlow is imported anywhere, so its start-up chatter stays quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # lets tests import cifar_fixtures
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # lets tests import resnet_tf without installing it
+
+from cifar_fixtures import write_cifar_archive  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir():
+    """Keep the decoded-array cache in a temp dir, never in the user's ~/.cache."""
+    with tempfile.TemporaryDirectory(prefix="resnet_tf_cache_") as cache_dir:
+        old_value = os.environ.get("RESNET_TF_CACHE_DIR")
+        os.environ["RESNET_TF_CACHE_DIR"] = cache_dir
+        yield Path(cache_dir)
+        if old_value is None:
+            os.environ.pop("RESNET_TF_CACHE_DIR", None)
+        else:
+            os.environ["RESNET_TF_CACHE_DIR"] = old_value
+
+
+@pytest.fixture(scope="session")
+def real_cifar_path() -> Path:
+    """Absolute path of the real cifar-10-python.tar.gz next to the project."""
+    if not REAL_ARCHIVE.is_file():
+        pytest.fail(f"real CIFAR-10 archive not found at {REAL_ARCHIVE}; CI provides it there")
+    return REAL_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def real_cifar(real_cifar_path):
+    """The real dataset, decoded once per session: ((x_train, y_train), (x_test, y_test))."""
+    from resnet_tf.data import load_cifar10
+
+    return load_cifar10(real_cifar_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar_archive(tmp_path_factory) -> Path:
+    """A real-format archive with 40 images per training batch (200 train) and 40 test images."""
+    folder = tmp_path_factory.mktemp("tiny_cifar")
+    return write_cifar_archive(
+        folder / "cifar-10-python.tar.gz", n_train_per_batch=40, n_test=40, seed=0
+    )

@@ -1,0 +1,365 @@
+"""evaluate.py: exact agreement with a plain loop, metric values, image folders, bad input."""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import evaluate as evaluate_cli
+import train as train_cli
+from resnet_tf import evaluation
+from resnet_tf.data import CIFAR10_MEAN, CIFAR10_STD, CLASS_NAMES, load_cifar10, load_image_folder
+from resnet_tf.data.cifar10 import DataError
+from resnet_tf.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_cifar_archive, tmp_path_factory) -> Path:
+    """A one-epoch resnet20 run on the tiny archive (200 train / 40 test images)."""
+    out = tmp_path_factory.mktemp("eval_runs")
+    settings = [
+        "model.name=resnet20",
+        "data.val_size=40",
+        "train.batch_size=32",
+        "train.epochs=1",
+        "runtime.deterministic=true",
+    ]
+    args = ["--config", str(ROOT / "configs" / "quick.yaml"), "--data-dir", str(tiny_cifar_archive)]
+    args += ["--output-dir", str(out), "--name", "tiny"]
+    args += [a for s in settings for a in ("--set", s)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert train_cli.main(args) == 0
+    return out / "tiny"
+
+
+@pytest.fixture(scope="module")
+def evaluated(run_dir, tiny_cifar_archive) -> tuple[dict, str]:
+    """(report.json of evaluate.py on the run's best checkpoint with flip TTA, its stdout)."""
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = evaluate_cli.main(
+            ["--checkpoint", str(run_dir / "checkpoints" / "best.keras")]
+            + ["--data-dir", str(tiny_cifar_archive), "--batch-size", "16", "--tta", "flip"]
+        )
+    assert code == 0
+    report = json.loads((run_dir / "eval" / "report.json").read_text())
+    return report, stdout.getvalue()
+
+
+def plain_loop_accuracy(checkpoint: Path, x: np.ndarray, y: np.ndarray, batch: int) -> float:
+    """What a user gets from load_model and a loop, normalizing with numpy."""
+    model = keras.models.load_model(checkpoint)
+    mean = np.asarray(CIFAR10_MEAN, np.float32)
+    std = np.asarray(CIFAR10_STD, np.float32)
+    correct = 0
+    for start in range(0, len(x), batch):
+        x_batch = (x[start : start + batch].astype(np.float32) / np.float32(255.0) - mean) / std
+        logits = np.asarray(model(x_batch, training=False))
+        correct += int((logits.argmax(axis=1) == y[start : start + batch]).sum())
+    return correct / len(x)
+
+
+# ---------------------------------------------------------------- the report of a real run
+
+
+def test_top1_is_exactly_the_plain_loop_figure(evaluated, run_dir, tiny_cifar_archive):
+    report, _ = evaluated
+    _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
+    expected = plain_loop_accuracy(run_dir / "checkpoints" / "best.keras", x_test, y_test, 16)
+    assert report["top1_accuracy"] == expected
+    assert report["images"] == len(y_test) == 40
+    assert report["normalization"] == "cifar10"
+    assert report["normalization_from"] == "run config"
+
+
+def test_report_numbers_agree_with_each_other(evaluated):
+    report, _ = evaluated
+    top1 = report["top1_accuracy"]
+    assert 1.0 >= report["top5_accuracy"] >= top1
+    assert report["mean_loss"] > 0 and 0 <= report["ece"] <= 1 and report["ece_bins"] == 15
+    matrix = np.asarray(report["confusion_matrix"])
+    assert matrix.shape == (10, 10)
+    assert matrix.sum() == report["images"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(top1, abs=1e-12)
+    per_class = report["per_class"]
+    weighted_recall = sum(row["recall"] * row["images"] for row in per_class) / report["images"]
+    assert weighted_recall == pytest.approx(top1, abs=1e-12)
+    assert [row["class"] for row in per_class] == list(CLASS_NAMES)  # tiny test set has all 10
+    for pair in report["most_confused"]:
+        true, predicted = CLASS_NAMES.index(pair["true"]), CLASS_NAMES.index(pair["predicted"])
+        assert pair["count"] == matrix[true, predicted] > 0 and true != predicted
+    confidences = [m["confidence"] for m in report["confident_mistakes"]]
+    assert confidences == sorted(confidences, reverse=True)
+    assert report["images_per_s"] > 0
+    assert report["tta"]["top5_accuracy"] >= report["tta"]["top1_accuracy"]
+
+
+def test_report_files_plots_and_summary(evaluated, run_dir):
+    report, stdout = evaluated
+    eval_dir = run_dir / "eval"
+    for name in ("confusion_matrix.png", "per_class_accuracy.png", "confident_mistakes.png"):
+        raw = (eval_dir / name).read_bytes()
+        assert raw.startswith(PNG_MAGIC), name
+        height, width, _ = tf.io.decode_png(raw).shape
+        assert height > 200 and width > 200, name
+    markdown = (eval_dir / "report.md").read_text()
+    assert f"{report['top1_accuracy']:.2%}" in markdown and "with flip TTA" in markdown
+    assert "top-1" in stdout and "with flip TTA" in stdout and str(eval_dir) in stdout
+
+
+def test_a_run_folder_alone_uses_its_best_checkpoint(run_dir, tiny_cifar_archive, tmp_path):
+    report = evaluation.run_evaluation(
+        run_dir, data_dir=str(tiny_cifar_archive), output_dir=tmp_path, batch_size=40
+    )
+    assert report["checkpoint"] == str(run_dir / "checkpoints" / "best.keras")
+    assert (tmp_path / "report.json").is_file()
+
+
+# ---------------------------------------------------------------- metric functions
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy():
+    confidences = np.array([0.8] * 10 + [0.5] * 4)
+    correct = np.array([1] * 8 + [0] * 2 + [1, 0, 1, 0])
+    assert evaluation.expected_calibration_error(confidences, correct) == pytest.approx(
+        0, abs=1e-12
+    )
+
+
+def test_ece_of_a_hand_computed_case():
+    # bin (14/15, 1]: 0.95, 0.95 with 1 of 2 right: gap 0.45, weight 2/5
+    # bin (8/15, 9/15]: 0.55 x3 with 2 of 3 right: gap |2/3 - 0.55| = 0.11667, weight 3/5
+    confidences = np.array([0.95, 0.95, 0.55, 0.55, 0.55])
+    correct = np.array([1, 0, 1, 1, 0])
+    expected = 2 / 5 * 0.45 + 3 / 5 * (2 / 3 - 0.55)
+    assert evaluation.expected_calibration_error(confidences, correct) == pytest.approx(expected)
+    # With one bin everything is pooled: |3/5 - 0.71|.
+    one_bin = evaluation.expected_calibration_error(confidences, correct, n_bins=1)
+    assert one_bin == pytest.approx(abs(3 / 5 - 0.71))
+
+
+def test_top_k_confusion_and_per_class_on_small_arrays():
+    logits = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 2.0], [1.0, 2.0, 3.0], [3.0, 1.0, 2.0]])
+    labels = np.array([0, 2, 1, 0])
+    assert evaluation.top_k_accuracy(logits, labels, 1) == 0.5
+    assert evaluation.top_k_accuracy(logits, labels, 2) == 1.0
+    tied = np.array([[1.0, 1.0, 0.0]])  # ties go to the lower index, as argmax
+    assert evaluation.top_k_accuracy(tied, np.array([0]), 1) == 1.0
+    assert evaluation.top_k_accuracy(tied, np.array([1]), 1) == 0.0
+    matrix = evaluation.confusion_matrix(labels, logits.argmax(axis=1), 3)
+    assert matrix.tolist() == [[2, 0, 0], [0, 0, 1], [0, 1, 0]]
+    rows = evaluation.per_class_metrics(matrix, ["a", "b", "c"])
+    assert [(r["class"], r["recall"], r["precision"]) for r in rows] == [
+        ("a", 1.0, 1.0),
+        ("b", 0.0, 0.0),
+        ("c", 0.0, 0.0),
+    ]
+    absent = evaluation.per_class_metrics(np.array([[1, 0], [0, 0]]), ["a", "b"])
+    assert [r["class"] for r in absent] == ["a"]
+    never_predicted = evaluation.per_class_metrics(np.array([[0, 2], [0, 1]]), ["a", "b"])
+    assert never_predicted[0]["precision"] is None
+    pairs = evaluation.most_confused_pairs(matrix, ["a", "b", "c"])
+    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [
+        ("b", "c", 1),
+        ("c", "b", 1),
+    ]
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(image).numpy())
+
+
+def solid(height: int, width: int, colour: tuple[int, int, int]) -> np.ndarray:
+    return np.broadcast_to(np.asarray(colour, np.uint8), (height, width, 3)).copy()
+
+
+def test_image_folder_loads_any_size_as_32x32_rgb(tmp_path):
+    write_png(tmp_path / "test" / "Cat" / "a.png", solid(32, 32, (255, 0, 0)))
+    write_png(tmp_path / "test" / "Cat" / "b.png", solid(64, 48, (0, 255, 0)))
+    write_png(tmp_path / "test" / "AIRPLANE" / "c.png", solid(20, 90, (10, 20, 30)))
+    grey = np.full((40, 40, 1), 77, np.uint8)
+    write_png(tmp_path / "test" / "truck" / "d.png", grey)
+    (tmp_path / "test" / "truck" / "notes.txt").write_text("ignored")
+    (tmp_path / "test" / "dog").mkdir()  # an empty class folder: dog is simply absent
+    write_png(tmp_path / "train" / "frog" / "e.png", solid(32, 32, (1, 2, 3)))
+
+    images, labels = load_image_folder(tmp_path, "test")
+    assert images.shape == (4, 32, 32, 3) and images.dtype == np.uint8
+    assert [CLASS_NAMES[i] for i in labels] == ["airplane", "cat", "cat", "truck"]
+    assert (images[0] == (10, 20, 30)).all()
+    assert (images[1] == (255, 0, 0)).all() and (images[2] == (0, 255, 0)).all()
+    assert (images[3] == 77).all()
+
+    direct, direct_labels = load_image_folder(tmp_path / "train", split="test")
+    assert direct.shape == (1, 32, 32, 3) and CLASS_NAMES[direct_labels[0]] == "frog"
+
+
+def test_tta_of_mirror_symmetric_images_changes_nothing(run_dir, tiny_cifar_archive, tmp_path):
+    _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
+    left = x_test[:20, :, :16]
+    symmetric = np.concatenate([left, left[:, :, ::-1]], axis=2)
+    for index, (image, label) in enumerate(zip(symmetric, y_test[:20])):
+        write_png(tmp_path / "photos" / "test" / CLASS_NAMES[label] / f"{index}.png", image)
+    report = evaluation.run_evaluation(
+        run_dir,
+        data_dir=str(tmp_path / "photos"),
+        output_dir=tmp_path / "out",
+        batch_size=8,
+        tta="flip",
+    )
+    assert report["data"]["kind"] == "image_folder" and report["images"] == 20
+    for key in ("top1_accuracy", "top5_accuracy", "mean_loss", "ece"):
+        assert report["tta"][key] == report[key], key
+    present = {CLASS_NAMES[label] for label in y_test[:20]}
+    assert {row["class"] for row in report["per_class"]} == present
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def run_main(args: list[str], capsys) -> tuple[int, str]:
+    code = evaluate_cli.main(args)
+    return code, capsys.readouterr().err
+
+
+def assert_one_error_line(code: int, stderr: str, *must_name: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for text in must_name:
+        assert text in lines[0], (text, lines[0])
+
+
+@pytest.fixture(scope="module")
+def bad_checkpoints(run_dir, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("bad_checkpoints")
+    best = run_dir / "checkpoints" / "best.keras"
+    text = folder / "notes.keras"
+    text.write_text("this is not a model\n")
+    truncated = folder / "truncated.keras"
+    truncated.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    model = build_model("resnet20", num_classes=100)
+    model(np.zeros((1, 32, 32, 3), np.float32))
+    hundred = folder / "cifar100.keras"
+    model.save(hundred)
+    weights = folder / "model.weights.h5"
+    keras.models.load_model(best).save_weights(weights)
+    plain_h5 = folder / "model.h5"
+    shutil.copy(weights, plain_h5)
+    outside = folder / "copied_best.keras"
+    shutil.copy(best, outside)
+    return {
+        "text": text,
+        "truncated": truncated,
+        "hundred": hundred,
+        "weights": weights,
+        "plain_h5": plain_h5,
+        "outside": outside,
+    }
+
+
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("missing", "not found"),
+        ("text", "not a .keras model archive"),
+        ("truncated", "not a .keras model archive"),
+        ("weights", "weights-only"),
+        ("plain_h5", "cannot load as a Keras model"),
+        ("hundred", "found 100"),
+    ],
+)
+def test_bad_checkpoints_give_one_line(
+    kind, reason, bad_checkpoints, tiny_cifar_archive, tmp_path, capsys
+):
+    path = bad_checkpoints.get(kind, tmp_path / "nowhere.keras")
+    args = ["--checkpoint", str(path), "--normalization", "cifar10"]
+    code, stderr = run_main(args + ["--data-dir", str(tiny_cifar_archive)], capsys)
+    assert_one_error_line(code, stderr, str(path), reason)
+
+
+def test_checkpoint_outside_a_run_needs_normalization(bad_checkpoints, tiny_cifar_archive, capsys):
+    path = bad_checkpoints["outside"]
+    code, stderr = run_main(
+        ["--checkpoint", str(path), "--data-dir", str(tiny_cifar_archive)], capsys
+    )
+    assert_one_error_line(code, stderr, str(path), "--normalization")
+    code, _ = run_main(
+        ["--checkpoint", str(path), "--data-dir", str(tiny_cifar_archive)]
+        + ["--normalization", "cifar10", "--batch-size", "40"],
+        capsys,
+    )
+    assert code == 0 and (path.parent / "eval" / "report.json").is_file()
+
+
+def test_normalization_that_contradicts_the_run_config_is_refused(run_dir, capsys):
+    code, stderr = run_main(["--checkpoint", str(run_dir), "--normalization", "imagenet"], capsys)
+    assert_one_error_line(code, stderr, str(run_dir / "config.yaml"), "'cifar10'")
+
+
+def test_bad_image_folders_give_one_line(run_dir, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_images = tmp_path / "no_images"
+    (no_images / "test" / "cat").mkdir(parents=True)
+    unknown = tmp_path / "unknown"
+    write_png(unknown / "test" / "cat" / "a.png", solid(32, 32, (0, 0, 0)))
+    write_png(unknown / "test" / "dragon" / "b.png", solid(32, 32, (0, 0, 0)))
+    corrupt = tmp_path / "corrupt"
+    (corrupt / "dog").mkdir(parents=True)
+    (corrupt / "dog" / "x.png").write_text("not a png")
+    for data_dir, must_name in (
+        (empty, [str(empty), "found none"]),
+        (no_images, [str(no_images / "test"), "found none"]),
+        (unknown, [str(unknown / "test" / "dragon"), "airplane, automobile", "truck"]),
+        (corrupt, [str(corrupt / "dog" / "x.png")]),
+    ):
+        code, stderr = run_main(["--checkpoint", str(run_dir), "--data-dir", str(data_dir)], capsys)
+        assert_one_error_line(code, stderr, *must_name)
+    with pytest.raises(DataError, match="no such folder"):
+        load_image_folder(tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--checkpoint", "x", "--batch-size", "0"], ["--checkpoint", "x", "--tta", "rotate"]],
+)
+def test_usage_errors_exit_with_2(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_cli.main(args)
+    assert exit_info.value.code == 2
+
+
+def test_command_line_prints_no_traceback(bad_checkpoints):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    path = bad_checkpoints["truncated"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "evaluate.py"), "--checkpoint", str(path)]
+        + ["--normalization", "none"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(path) in errors[0]
+    assert result.stdout == ""

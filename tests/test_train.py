@@ -1,0 +1,401 @@
+"""End-to-end tests of train.py on small data in the real CIFAR-10 archive format."""
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import train as train_cli
+from resnet_tf import experiment, losses, schedules, training
+from resnet_tf.config import load_config
+from resnet_tf.run_dir import read_history
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# 200 training images (40 held out for validation), 40 test images: five steps of 32 per epoch.
+TINY = [
+    "model.name=resnet20",
+    "data.val_size=40",
+    "train.batch_size=32",
+    "train.schedule.name=cosine",
+    "runtime.deterministic=true",
+]
+
+
+def tiny_args(archive, out, name, epochs=2, extra=()):
+    return [
+        "--config",
+        str(ROOT / "configs" / "quick.yaml"),
+        "--data-dir",
+        str(archive),
+        "--output-dir",
+        str(out),
+        "--name",
+        name,
+        *[a for s in TINY + [f"train.epochs={epochs}", *extra] for a in ("--set", s)],
+    ]
+
+
+def weights_of(path: Path) -> list[np.ndarray]:
+    return [np.asarray(w) for w in keras.models.load_model(path).get_weights()]
+
+
+def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_cifar_archive, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    assert train_cli.main(tiny_args(tiny_cifar_archive, out, "two-epochs")) == 0
+    return out / "two-epochs"
+
+
+def test_two_epoch_run_writes_every_file(finished_run):
+    run = finished_run
+    for name in (
+        "config.yaml",
+        "history.csv",
+        "metrics.json",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+        "plots/accuracy_loss.png",
+    ):
+        assert (run / name).is_file(), name
+    assert list((run / "tb").rglob("events.out.tfevents.*")), "no TensorBoard logs"
+    assert not list(run.rglob("*.tmp*")), "temporary files left behind"
+
+    with open(run / "history.csv") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == [
+            "epoch",
+            "lr",
+            "loss",
+            "accuracy",
+            "val_loss",
+            "val_accuracy",
+            "epoch_seconds",
+            "images_per_s",
+        ]
+        rows = list(reader)
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for row in rows:
+        assert 0 <= float(row["accuracy"]) <= 1 and 0 <= float(row["val_accuracy"]) <= 1
+        assert math.isfinite(float(row["loss"])) and float(row["images_per_s"]) > 0
+    # Cosine over 2 epochs of 5 steps, peak 0.1: after step 5, lr = 0.05; after step 10, 0.
+    assert float(rows[0]["lr"]) == pytest.approx(
+        0.05 * (1 + math.cos(math.pi * 5 / 10)) / 1, rel=1e-4
+    )
+    assert float(rows[1]["lr"]) == pytest.approx(0.0, abs=1e-7)
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 2
+    assert metrics["best_val_accuracy"] == max(float(r["val_accuracy"]) for r in rows)
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["test_images"] == 40
+
+    saved = load_config(run / "config.yaml")
+    assert saved.train.epochs == 2 and saved.output.name == "two-epochs"
+    assert "train.py" in (run / "config.yaml").read_text().splitlines()[0]
+    png = (run / "plots" / "accuracy_loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_best_checkpoint_reloads_in_a_fresh_process_and_predicts_the_same(finished_run):
+    """The test accuracy written at the end of training is what a new process gets."""
+    script = (
+        "import sys, json, numpy as np, keras\n"
+        "import resnet_tf\n"
+        "from resnet_tf.data import load_cifar10, make_eval_dataset\n"
+        "model = keras.models.load_model(sys.argv[1])\n"
+        "_, (x, y) = load_cifar10(sys.argv[2])\n"
+        "logits = model.predict(make_eval_dataset(x, y, batch_size=256,"
+        " normalization='cifar10').map(lambda a, b: a), verbose=0)\n"
+        "print(json.dumps({'accuracy': float((logits.argmax(1) == y).mean()),"
+        " 'first': logits[0].tolist()}))\n"
+    )
+    config = load_config(finished_run / "config.yaml")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            script,
+            str(finished_run / "checkpoints" / "best.keras"),
+            config.data.path,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    fresh = json.loads(out.stdout.strip().splitlines()[-1])
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert fresh["accuracy"] == metrics["test_accuracy"]
+
+
+def test_an_existing_run_folder_is_never_overwritten(finished_run, tiny_cifar_archive, capsys):
+    before = (finished_run / "history.csv").read_text()
+    code = train_cli.main(tiny_args(tiny_cifar_archive, finished_run.parent, "two-epochs"))
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert "run folder exists" in err and "--resume" in err and len(err.splitlines()) == 1
+    assert (finished_run / "history.csv").read_text() == before
+
+
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tiny_cifar_archive, tmp_path, capsys):
+    class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                raise KeyboardInterrupt
+
+    config = experiment.resolve_config(
+        str(ROOT / "configs" / "quick.yaml"),
+        TINY + ["train.epochs=3"],
+        str(tiny_cifar_archive),
+        str(tmp_path),
+        "whole",
+    )
+    experiment.start(config, None, argv=[], verbose=0)
+    config.output.name = "broken"
+    metrics = experiment.start(config, None, argv=[], verbose=0, callbacks=[CtrlCAfterFirstEpoch()])
+    assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 1
+    assert "python train.py --resume" in capsys.readouterr().out
+
+    assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
+    whole, broken = (
+        read_history(tmp_path / "whole" / "history.csv"),
+        read_history(tmp_path / "broken" / "history.csv"),
+    )
+    assert [r["epoch"] for r in broken] == [1, 2, 3]
+    for a, b in zip(whole, broken):
+        assert (a["loss"], a["val_accuracy"], a["lr"]) == (b["loss"], b["val_accuracy"], b["lr"])
+    for a, b in zip(
+        weights_of(tmp_path / "whole" / "checkpoints" / "last.keras"),
+        weights_of(tmp_path / "broken" / "checkpoints" / "last.keras"),
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((tmp_path / "broken" / "metrics.json").read_text())["status"] == "completed"
+
+
+def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
+    """A hard kill mid-training loses at most the current epoch; resume completes the run."""
+    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=8)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    history = tmp_path / "killed" / "history.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(read_history(history)) < 2:
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_history(history))
+    assert 2 <= done_before < 8
+
+    resumed = run_cli(["--resume", str(tmp_path / "killed"), "--data-dir", str(tiny_cifar_archive)])
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed after epoch" in resumed.stdout
+    assert [r["epoch"] for r in read_history(history)] == list(range(1, 9))
+    assert not list((tmp_path / "killed").rglob("*.tmp*"))
+
+
+def test_bad_command_lines_get_one_line_and_a_nonzero_exit(tiny_cifar_archive, tmp_path):
+    cases = [
+        (["--set", "train.epochs=2"], 2, "give --config FILE"),
+        (["--resume", str(tmp_path), "--set", "train.epochs=3"], 2, "drop --set"),
+        (
+            ["--config", "configs/quick.yaml", "--set", "train.epoch=3"],
+            1,
+            "unknown key train.epoch (did you mean",
+        ),
+        (["--config", "configs/nope.yaml"], 1, "configs/nope.yaml: config file not found"),
+        (
+            [
+                "--config",
+                "configs/quick.yaml",
+                "--data-dir",
+                str(tmp_path / "missing"),
+                "--output-dir",
+                str(tmp_path),
+            ],
+            1,
+            str(tmp_path / "missing"),
+        ),
+        (["--resume", str(tmp_path / "nothing")], 1, "run folder not found"),
+    ]
+    for args, code, text in cases:
+        result = run_cli(args)
+        assert result.returncode == code, (args, result.stderr[-1500:])
+        lines = [ln for ln in result.stderr.splitlines() if text in ln]
+        assert lines, (args, result.stderr[-1500:])
+        assert "Traceback" not in result.stderr
+    assert not [p for p in tmp_path.iterdir() if p.name != "missing"], "a run folder was made"
+
+
+def test_dry_run_prints_config_and_summary_and_writes_nothing(tmp_path):
+    result = run_cli(
+        ["--config", "configs/resnet18.yaml", "--dry-run", "--output-dir", str(tmp_path)]
+    )
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert "name: resnet18" in result.stdout and "11,173,962" in result.stdout
+    assert "MAC" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_divergence_stops_with_a_clear_message(tiny_cifar_archive, tmp_path, capsys):
+    args = tiny_args(
+        tiny_cifar_archive,
+        tmp_path,
+        "boom",
+        epochs=3,
+        extra=[
+            "train.optimizer.lr=100",
+            "train.optimizer.weight_decay=0",
+            "train.schedule.name=constant",
+            "model.bn_momentum=0.0",
+        ],
+    )
+    code = train_cli.main(args)
+    err = capsys.readouterr().err
+    assert code == 1 and "NaN/inf" in err
+    metrics = json.loads((tmp_path / "boom" / "metrics.json").read_text())
+    assert metrics["status"] == "diverged"
+    assert all(math.isfinite(r["loss"]) for r in read_history(tmp_path / "boom" / "history.csv"))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16"])
+def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy):
+    args = tiny_args(
+        tiny_cifar_archive,
+        tmp_path,
+        "mp",
+        epochs=1,
+        extra=[
+            f"runtime.mixed_precision={policy}",
+            "runtime.jit_compile=true",
+            "runtime.deterministic=false",
+        ],
+    )
+    try:
+        assert train_cli.main(args) == 0
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    model = keras.models.load_model(tmp_path / "mp" / "checkpoints" / "last.keras")
+    assert model.compute_dtype == "bfloat16"
+    logits = model(np.zeros((2, 32, 32, 3), np.float32))
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert {layer.dtype_policy.name for layer in model.layers[:-1]} == {"mixed_bfloat16"}
+    assert math.isfinite(read_history(tmp_path / "mp" / "history.csv")[0]["loss"])
+
+
+def test_float16_on_cpu_is_refused_clearly(tmp_path, tiny_cifar_archive, capsys):
+    args = tiny_args(
+        tiny_cifar_archive,
+        tmp_path,
+        "fp16",
+        epochs=1,
+        extra=["runtime.mixed_precision=mixed_float16"],
+    )
+    try:
+        code = train_cli.main(args)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert code == 1 and "mixed_float16 needs a GPU" in capsys.readouterr().err
+    assert not (tmp_path / "fp16").exists()
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def lr_at(schedule, step):
+    return float(keras.ops.convert_to_numpy(schedule(step)))
+
+
+def test_schedules_give_the_documented_values():
+    config = load_config(
+        None, ["train.epochs=10", "train.optimizer.lr=0.1", "train.schedule.warmup_epochs=2"]
+    )
+    cosine = schedules.make_schedule(config.train, steps_per_epoch=100)
+    assert lr_at(cosine, 0) == pytest.approx(0.1 / 200)
+    assert lr_at(cosine, 199) == pytest.approx(0.1)
+    assert lr_at(cosine, 600) == pytest.approx(0.05)  # half-way through the cosine part
+    assert lr_at(cosine, 1000) == pytest.approx(0.0, abs=1e-9)
+
+    config = load_config(
+        None,
+        ["train.epochs=10", "train.schedule.name=multistep", "train.schedule.milestones=[3, 6]"],
+    )
+    multistep = schedules.make_schedule(config.train, steps_per_epoch=10)
+    assert [lr_at(multistep, s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
+
+    config = load_config(
+        None,
+        [
+            "train.epochs=9",
+            "train.schedule.name=step",
+            "train.schedule.step_epochs=3",
+            "train.schedule.gamma=0.5",
+        ],
+    )
+    step = schedules.make_schedule(config.train, steps_per_epoch=10)
+    assert [lr_at(step, s) for s in (29, 30, 60, 89)] == pytest.approx([0.1, 0.05, 0.025, 0.025])
+
+    config = load_config(
+        None, ["train.epochs=10", "train.schedule.name=onecycle", "train.schedule.pct_start=0.3"]
+    )
+    onecycle = schedules.make_schedule(config.train, steps_per_epoch=10)
+    assert lr_at(onecycle, 0) == pytest.approx(0.1 / 25)
+    assert lr_at(onecycle, 30) == pytest.approx(0.1)
+    assert lr_at(onecycle, 100) == pytest.approx(0.1 / 25 / 1e4, rel=1e-3)
+    # The schedule survives serialization (it is saved inside every checkpoint).
+    again = schedules.LearningRate.from_config(onecycle.get_config())
+    assert lr_at(again, 42) == lr_at(onecycle, 42)
+
+
+def test_l2_penalty_matches_pytorch_weight_decay():
+    """gradient of the penalty = weight_decay * w, for every trainable weight."""
+    config = load_config(None, ["model.name=resnet20", "train.optimizer.weight_decay=0.01"])
+    model = training.new_model(config)
+    training.add_l2_penalty(model, 0.01)
+    expected = sum(0.005 * float(np.sum(np.square(v.numpy()))) for v in model.trainable_variables)
+    assert float(sum(keras.ops.convert_to_numpy(x) for x in model.losses)) == pytest.approx(
+        expected, rel=1e-5
+    )
+    assert len(model.losses) == len(model.trainable_variables)
+
+
+def test_label_smoothing_loss():
+    loss = losses.SparseCrossEntropy(num_classes=4, label_smoothing=0.2)
+    logits = np.log(np.array([[0.7, 0.1, 0.1, 0.1]], np.float32))
+    target = np.array([0.85, 0.05, 0.05, 0.05])
+    expected = -(target * np.log([0.7, 0.1, 0.1, 0.1])).sum()
+    assert float(loss(np.array([0]), logits)) == pytest.approx(expected, rel=1e-5)
+    plain = losses.SparseCrossEntropy(num_classes=4)
+    assert float(plain(np.array([0]), logits)) == pytest.approx(-np.log(0.7), rel=1e-5)

@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Train a ResNet on CIFAR-10 from a YAML config.
+
+python train.py --config configs/resnet18.yaml --data-dir ../shared/datasets
+python train.py --config configs/quick.yaml --set train.epochs=5 --name my-run
+python train.py --resume outputs/my-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Train a ResNet on CIFAR-10 from a YAML config (see configs/)."
+    )
+    parser.add_argument("--config", help="YAML config file, e.g. configs/resnet18.yaml")
+    parser.add_argument("--data-dir", help="CIFAR-10 archive or folder (overrides data.path)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. train.epochs=3",
+    )
+    parser.add_argument("--name", help="run folder name (default: <config>-<model>-<time>)")
+    parser.add_argument("--output-dir", help="where run folders go (overrides output.root)")
+    parser.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a run from its last completed epoch"
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved config and model summary, then exit",
+    )
+    args = parser.parse_args(argv)
+    if args.resume:
+        clashing = [
+            flag
+            for flag, value in (
+                ("--config", args.config),
+                ("--set", args.overrides),
+                ("--name", args.name),
+                ("--output-dir", args.output_dir),
+            )
+            if value
+        ]
+        if clashing:
+            parser.error(
+                f"--resume continues a run with its own config; drop {', '.join(clashing)}"
+            )
+    elif not args.config:
+        parser.error("give --config FILE for a new run, or --resume RUN_DIR")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    from resnet_tf import experiment
+    from resnet_tf.errors import USER_ERRORS
+
+    try:
+        if args.resume:
+            experiment.resume(args.resume, data_dir=args.data_dir)
+            return 0
+        config = experiment.resolve_config(
+            args.config, args.overrides, args.data_dir, args.output_dir, args.name
+        )
+        if args.dry_run:
+            print(experiment.dry_run(config))
+            return 0
+        experiment.start(config, args.config, argv=["train.py", *argv])
+        return 0
+    except USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
