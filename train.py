@@ -4,6 +4,9 @@
 python train.py --config configs/resnet18.yaml --data-dir ../shared/datasets
 python train.py --config configs/quick.yaml --set train.epochs=5 --name my-run
 python train.py --resume outputs/my-run
+TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}}' \
+    python train.py --config configs/resnet18.yaml --set runtime.distribution=multi_worker \
+    --name big-run --worker-index 0      # and --worker-index 1 on host2
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--output-dir", help="where run folders go (overrides output.root)")
     parser.add_argument(
         "--resume", metavar="RUN_DIR", help="continue a run from its last completed epoch"
+    )
+    parser.add_argument(
+        "--worker-index",
+        type=int,
+        metavar="N",
+        help="multi-worker: this machine is worker N of TF_CONFIG's cluster (sets its task)",
     )
     parser.add_argument(
         "--dry-run",
@@ -67,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     from resnet_tf.errors import USER_ERRORS
 
     try:
+        if args.worker_index is not None:
+            from resnet_tf.distribute import set_worker_index
+
+            set_worker_index(args.worker_index)
         if args.resume:
             experiment.resume(args.resume, data_dir=args.data_dir)
             return 0

@@ -92,6 +92,11 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     label_smoothing: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    # Training steps per call into the compiled graph: fewer Python round trips per step.
+    steps_per_execution: int = field(default=1, metadata=_range(1, 10000))
+    # linear: peak lr = optimizer.lr * batch_size / 256 (Goyal et al.), so that a recipe keeps
+    # working when the global batch grows with the number of devices.
+    lr_scaling: Literal["none", "linear"] = "none"
 
 
 @dataclass
@@ -101,6 +106,9 @@ class RuntimeConfig:
     jit_compile: bool = False
     # Bit-exact repeatability (op determinism); slower, and a resumed run equals an unbroken one.
     deterministic: bool = False
+    # Data-parallel training with tf.distribute (see resnet_tf/distribute.py); auto: mirrored
+    # over all GPUs when more than one is visible, else one device.
+    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
 
 
 @dataclass

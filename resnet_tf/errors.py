@@ -2,8 +2,16 @@
 
 from resnet_tf.config import ConfigError
 from resnet_tf.data import DataError
+from resnet_tf.distribute import DistributionError
 from resnet_tf.evaluation import EvaluationError
 from resnet_tf.run_dir import RunDirError
 from resnet_tf.training import TrainingError
 
-USER_ERRORS = (ConfigError, DataError, EvaluationError, RunDirError, TrainingError)
+USER_ERRORS = (
+    ConfigError,
+    DataError,
+    DistributionError,
+    EvaluationError,
+    RunDirError,
+    TrainingError,
+)

@@ -270,7 +270,9 @@ def load_images(
     source = data_dir or os.environ.get(DATA_DIR_ENV) or None
     if source is None and run_config is not None:
         source = load_config(run_config).data.path
-    if source is not None and not _is_cifar_source(Path(source).expanduser()):
+    if source is not None:
+        source = os.path.abspath(Path(source).expanduser())
+    if source is not None and not _is_cifar_source(Path(source)):
         images, labels = data_lib.load_image_folder(source, split)
         return images, labels, str(source), "image_folder"
     if split not in CIFAR_SPLITS:
@@ -459,7 +461,8 @@ def format_markdown(report: dict) -> str:
         "",
         "## Per class",
         "",
-        "Accuracy is the share of the class's images classified correctly (= recall).",
+        "Accuracy is the share of the class's images classified correctly (= recall); "
+        "precision is n/a for a class the model never predicted.",
         "",
         "| class | images | accuracy | precision | recall |",
         "|---|---:|---:|---:|---:|",

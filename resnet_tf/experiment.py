@@ -9,14 +9,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import shlex
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import keras
 import yaml
 
 from resnet_tf import data as data_lib
-from resnet_tf import training
+from resnet_tf import distribute, training
 from resnet_tf.config import Config, load_config
 from resnet_tf.evaluation import evaluate_saved_model
 from resnet_tf.models.summary import describe_model
@@ -63,8 +66,11 @@ def start(
     verbose: int | None = None,
 ) -> dict:
     """A new run in a new run folder."""
+    dist = distribute.set_up(config.runtime.distribution, config.train.batch_size)
     training.set_up_runtime(config)
     arrays = data_lib.load_cifar10(config.data.path)  # bad data fails before a folder exists
+    if not dist.is_chief:
+        return _train_as_worker(config, None, arrays, dist, callbacks, verbose)
     name = config.output.name or default_run_name(config_path, config.model.name)
     paths = create_run_dir(config.output.root, name, explicit_name=config.output.name is not None)
     config = dataclasses.replace(
@@ -75,7 +81,7 @@ def start(
         paths.config, yaml.safe_dump({"command": command}, width=10**6) + config.to_yaml()
     )
     _say(f"run folder: {paths.root}")
-    return _train(config, paths, arrays, callbacks, verbose)
+    return _train(config, paths, arrays, callbacks, verbose, dist)
 
 
 def resume(
@@ -86,32 +92,64 @@ def resume(
 ) -> dict:
     """Continue a run from its last completed epoch, with its own config."""
     paths = open_run_dir(run_dir)
-    remove_temp_files(paths)
     config = load_config(paths.config)
     if data_dir is not None:
         config.data.path = data_dir
+    dist = distribute.set_up(config.runtime.distribution, config.train.batch_size)
     training.set_up_runtime(config)
     arrays = data_lib.load_cifar10(config.data.path)
+    if not dist.is_chief:
+        return _train_as_worker(config, paths, arrays, dist, callbacks, verbose)
+    remove_temp_files(paths)
     _say(f"resuming run folder: {paths.root}")
-    return _train(config, paths, arrays, callbacks, verbose)
+    return _train(config, paths, arrays, callbacks, verbose, dist)
 
 
-def _train(config: Config, paths: RunPaths, arrays, callbacks, verbose) -> dict:
+def _train_as_worker(
+    config: Config, run: RunPaths | None, arrays, dist: distribute.Distribution, callbacks, verbose
+) -> dict:
+    """A non-chief worker: the same training, written to a private folder deleted at the end.
+
+    To resume, it starts from a copy of the run folder's last.keras and history.csv, so the run
+    folder must be visible to every worker (a shared file system).
+    """
+    _say(f"worker {dist.worker_index} of {dist.workers}: the chief writes the run folder")
+    tmp = Path(tempfile.mkdtemp(prefix=f"resnet_tf_worker{dist.worker_index}_"))
+    try:
+        paths = create_run_dir(tmp, "run", explicit_name=True)
+        for name in ("checkpoints/last.keras", "history.csv"):
+            if run is not None and (run.root / name).is_file():
+                shutil.copyfile(run.root / name, paths.root / name)
+        return _train(config, paths, arrays, callbacks, verbose, dist)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _train(
+    config: Config, paths: RunPaths, arrays, callbacks, verbose, dist: distribute.Distribution
+) -> dict:
     (x, y), (x_test, y_test) = arrays
     splits = training.make_splits(config, x, y)
     spe = data_lib.steps_per_epoch(len(splits.x_train), config.train.batch_size)
-    model = training.new_model(config)
-    training.compile_model(model, config, spe)
+    with dist.scope():
+        model = training.new_model(config)
+        training.compile_model(model, config, spe)
     _say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {spe} steps"
     )
-    result = training.fit(model, config, splits, paths, callbacks=callbacks, verbose=verbose)
+    if dist.strategy is not None:
+        _say(f"distribution: {dist.describe(config.train.batch_size)}")
+    result = training.fit(
+        model, config, splits, paths, callbacks=callbacks, verbose=verbose, dist=dist
+    )
     if result.start_epoch:
         _say(f"resumed after epoch {result.start_epoch}")
 
     metrics = _summarize(config, paths, result)
+    if not dist.is_chief:
+        return metrics
     if result.status == "completed" and paths.best.exists():
         started = time.perf_counter()
         test = evaluate_saved_model(

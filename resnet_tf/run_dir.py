@@ -209,4 +209,4 @@ def _format(value: Any) -> str:
         return ""
     if isinstance(value, int):
         return str(value)
-    return f"{float(value):.6g}"
+    return f"{float(value):.9g}"  # enough digits to round-trip a float32

@@ -83,6 +83,13 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+def peak_lr(train: TrainConfig) -> float:
+    """The configured lr, scaled with the (global) batch size when train.lr_scaling is linear."""
+    if train.lr_scaling == "linear":
+        return train.optimizer.lr * train.batch_size / 256
+    return train.optimizer.lr
+
+
 def make_schedule(train: TrainConfig, steps_per_epoch: int) -> LearningRate:
     s = train.schedule
     total = train.epochs * steps_per_epoch
@@ -94,7 +101,7 @@ def make_schedule(train: TrainConfig, steps_per_epoch: int) -> LearningRate:
         boundaries = []
     return LearningRate(
         kind=s.name,
-        peak_lr=train.optimizer.lr,
+        peak_lr=peak_lr(train),
         total_steps=total,
         warmup_steps=round(s.warmup_epochs * steps_per_epoch),
         final_lr_fraction=s.final_lr_fraction,

@@ -22,6 +22,7 @@ from keras import ops
 
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config, TrainConfig
+from resnet_tf.distribute import Distribution, shard_by_data
 from resnet_tf.losses import SparseCrossEntropy
 from resnet_tf.models import build_model
 from resnet_tf.plots import plot_accuracy_loss
@@ -81,6 +82,7 @@ def compile_model(
             keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
         ],
         jit_compile=config.runtime.jit_compile,
+        steps_per_execution=train.steps_per_execution,
     )
 
 
@@ -277,6 +279,15 @@ def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> t
     return epoch, rows
 
 
+def _logs_as_vectors(step):
+    """Wrap a train/test step so each log is a 1-vector, which Keras can average over workers."""
+
+    def step_with_vector_logs(data):
+        return {k: ops.reshape(v, [1]) for k, v in step(data).items()}
+
+    return step_with_vector_logs
+
+
 def fit(
     model: keras.Model,
     config: Config,
@@ -284,10 +295,17 @@ def fit(
     paths: RunPaths,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | None = None,
+    dist: Distribution | None = None,
 ) -> TrainResult:
-    """Train `model` (already compiled) from the run folder's last checkpoint, if any."""
+    """Train `model` (already compiled) from the run folder's last checkpoint, if any.
+
+    With a distribution, `model` must have been made in its scope; `paths` is where this
+    process writes (a non-chief worker's private folder, see resnet_tf/distribute.py).
+    """
+    dist = dist or Distribution(strategy=None)
     spe = data_lib.steps_per_epoch(len(splits.x_train), config.train.batch_size)
-    start_epoch, rows = resume_state(model, paths, spe)
+    with dist.scope():
+        start_epoch, rows = resume_state(model, paths, spe)
     has_validation = len(splits.x_val) > 0
     recorder = RunRecorder(
         paths,
@@ -296,28 +314,43 @@ def fit(
         title=f"{config.model.name} - {paths.root.name}",
         has_validation=has_validation,
     )
-    all_callbacks = [
-        recorder,
-        keras.callbacks.TensorBoard(
-            log_dir=str(paths.tensorboard), write_graph=False, update_freq="epoch"
-        ),
-        *(callbacks or []),
-    ]
+    all_callbacks = [recorder, *(callbacks or [])]
+    if dist.is_chief:
+        all_callbacks.insert(
+            1,
+            keras.callbacks.TensorBoard(
+                log_dir=str(paths.tensorboard), write_graph=False, update_freq="epoch"
+            ),
+        )
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.perf_counter()
     status = "completed"
     if start_epoch < config.train.epochs:
+        train_data = train_dataset(config, splits, start_epoch)
+        val_data = eval_dataset(config, splits.x_val, splits.y_val) if has_validation else None
+        if dist.strategy is not None:
+            train_data = shard_by_data(train_data)
+            val_data = shard_by_data(val_data) if val_data is not None else None
+        if dist.workers > 1:
+            # Keras 3.15's fit() builds the metrics from its first distributed batch through
+            # strategy.reduce((x, y)), which MultiWorkerMirroredStrategy refuses
+            # (keras-team/keras#20585); build them from the dataset's shapes instead.
+            build, spec = model._maybe_symbolic_build, train_data.element_spec
+            model._maybe_symbolic_build = lambda iterator=None, data_batch=None: build(
+                data_batch=spec
+            )
+            # And it averages each step's logs over the workers along axis 0, which scalars lack.
+            model.train_step = _logs_as_vectors(model.train_step)
+            model.test_step = _logs_as_vectors(model.test_step)
         try:
             model.fit(
-                train_dataset(config, splits, start_epoch),
+                train_data,
                 epochs=config.train.epochs,
                 initial_epoch=start_epoch,
                 shuffle=False,  # the dataset shuffles itself, reproducibly
                 steps_per_epoch=spe,
-                validation_data=(
-                    eval_dataset(config, splits.x_val, splits.y_val) if has_validation else None
-                ),
+                validation_data=val_data,
                 callbacks=all_callbacks,
                 verbose=verbose,
             )

@@ -110,6 +110,8 @@ def test_round_trip_through_yaml(tmp_path):
         ("train: 5\n", [], "train: expected a mapping of keys, found 5 (integer)"),
         ("train: {schedule: {name: multistep}}\n", [], "train.schedule.milestones: the multistep"),
         ("data: {subset: 100, val_size: 100}\n", [], "data.val_size: expected fewer than the 100"),
+        ("runtime: {distribution: mirored}\n", [], "(did you mean 'mirrored'?)"),
+        ("train: {lr_scaling: sqrt}\n", [], "train.lr_scaling: expected one of 'none', 'linear'"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(tmp_path, text, overrides, expected):

@@ -253,7 +253,8 @@ def test_saved_models_reload_in_a_fresh_process_and_predict_the_same(tmp_path):
         "    model = keras.models.load_model(folder / f'{name}.keras')\n"
         "    assert type(model).__name__ == 'ResNet' and model.name == name\n"
         "    got = keras.ops.convert_to_numpy(model(x, training=False))\n"
-        "    np.testing.assert_allclose(got, np.load(folder / f'{name}.npy'), rtol=1e-5, atol=1e-5)\n"
+        "    expected = np.load(folder / f'{name}.npy')\n"
+        "    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)\n"
         "    print('ok', name)\n"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
@@ -295,3 +296,37 @@ def test_cli_prints_a_summary_and_rejects_bad_names(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "Did you mean 'resnet56'" in captured.err
+
+
+def test_fused_batch_norm_matches_keras_batch_norm():
+    """Same outputs and gradients as Keras' own layer; running variance is the unbiased one."""
+    import tensorflow as tf
+
+    from resnet_tf.models.batch_norm import FusedBatchNormalization
+
+    x = tf.constant(np.random.default_rng(0).standard_normal((8, 6, 6, 5)).astype("float32") * 3)
+    plain = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5)
+    fused = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    for layer in (plain, fused):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, 5))
+        layer.beta.assign(np.linspace(-1.0, 1.0, 5))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y_plain, y_fused = plain(x, training=True), fused(x, training=True)
+        loss_plain, loss_fused = tf.reduce_sum(y_plain**3), tf.reduce_sum(y_fused**3)
+    np.testing.assert_allclose(y_fused, y_plain, atol=1e-5)
+    for a, b in zip(
+        tape.gradient(loss_fused, [x, fused.gamma, fused.beta]),
+        tape.gradient(loss_plain, [x, plain.gamma, plain.beta]),
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, atol=1e-6)
+    n = 8 * 6 * 6
+    batch_var = np.var(x.numpy().reshape(-1, 5), axis=0)
+    np.testing.assert_allclose(
+        fused.moving_variance, 0.9 + 0.1 * batch_var * n / (n - 1), rtol=1e-5
+    )
+    # Inference uses the moving statistics, like Keras.
+    fused.moving_variance.assign(plain.moving_variance)
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), atol=1e-5)

@@ -165,7 +165,8 @@ def _check_member_is_safe(member: tarfile.TarInfo, archive: Path) -> None:
         )
     if not (member.isfile() or member.isdir()):
         raise DataError(
-            f"{archive}: expected only plain files and folders, found special member '{member.name}'"
+            f"{archive}: expected only plain files and folders, "
+            f"found special member '{member.name}'"
         )
 
 
@@ -182,7 +183,8 @@ def _decode_archive(archive: Path) -> tuple[ArrayPair, ArrayPair]:
                 if member.isfile() and base_name in REQUIRED_BATCH_NAMES:
                     if base_name in raw_batches:
                         raise DataError(
-                            f"{archive}: expected one '{base_name}', found a second at '{member.name}'"
+                            f"{archive}: expected one '{base_name}', "
+                            f"found a second at '{member.name}'"
                         )
                     file = tar.extractfile(member)
                     assert file is not None  # regular files always have content
@@ -191,7 +193,8 @@ def _decode_archive(archive: Path) -> tuple[ArrayPair, ArrayPair]:
         raise
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise DataError(
-            f"{archive}: expected a complete gzipped tar, found a truncated or corrupt file ({error})"
+            f"{archive}: expected a complete gzipped tar, "
+            f"found a truncated or corrupt file ({error})"
         ) from error
     missing = [name for name in REQUIRED_BATCH_NAMES if name not in raw_batches]
     if missing:
@@ -369,7 +372,8 @@ def split_train_val(
         )
     if not 0 <= val_size < n_images:
         raise ValueError(
-            f"split_train_val: expected 0 <= val_size < {n_images} (the number of images), found {val_size}"
+            f"split_train_val: expected 0 <= val_size < {n_images} (the number of images), "
+            f"found {val_size}"
         )
     classes, counts = np.unique(labels, return_counts=True)
     quotas = val_size * counts / n_images

@@ -1,4 +1,6 @@
-"""Print model summaries: ``python -m resnet_tf.models resnet18 [--num-classes N] [--stem imagenet]``.
+"""Print model summaries.
+
+    python -m resnet_tf.models resnet18 [--num-classes N] [--stem imagenet]
 
 Give several names for several summaries, or ``all`` for a one-line-per-model table.
 """

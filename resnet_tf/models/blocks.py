@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from resnet_tf.models.batch_norm import FusedBatchNormalization
+
 SHORTCUT_TYPES = ("projection", "zero_pad", "conv")
 
 
@@ -57,7 +59,7 @@ def batch_norm(
     momentum: float, epsilon: float, zero_gamma: bool = False, name: str | None = None, dtype=None
 ) -> keras.layers.BatchNormalization:
     """BatchNorm with gamma 1 / beta 0, or gamma 0 to start a residual branch at zero."""
-    return keras.layers.BatchNormalization(
+    return FusedBatchNormalization(
         momentum=momentum,
         epsilon=epsilon,
         gamma_initializer="zeros" if zero_gamma else "ones",

@@ -101,7 +101,8 @@ def _validated_options(options: dict) -> dict:
         raise ValueError(f"Option 'stem' must be one of {STEM_OPTIONS}, got {merged['stem']!r}")
     if not isinstance(merged["zero_init_residual"], bool):
         raise ValueError(
-            f"Option 'zero_init_residual' must be True or False, got {merged['zero_init_residual']!r}"
+            "Option 'zero_init_residual' must be True or False, "
+            f"got {merged['zero_init_residual']!r}"
         )
     merged["bn_momentum"] = _number_option(merged, "bn_momentum", 0.0, 1.0)
     merged["bn_epsilon"] = _number_option(merged, "bn_epsilon", 0.0)

@@ -1,0 +1,69 @@
+"""The benchmark's own code paths on tiny settings (its figures come from real runs, not tests)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(*args: str) -> list[dict]:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resnet_tf.bench",
+            "--json",
+            "--steps",
+            "1",
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            *args,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-2000:]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_model_modes_report_rates_flops_and_memory(mode):
+    (record,) = bench("--mode", mode, "--model", "resnet20", "--batch-size", "16")
+    assert record["mode"] == mode and record["model"] == "resnet20"
+    assert record["batch_size"] == 16 and len(record["images_per_s_all"]) == 2
+    assert record["images_per_s"] > 0 and record["peak_rss_mb"] > 100
+    assert record["macs_per_image"] == 40_551_040
+    per_image = (6 if mode == "train" else 2) * 40_551_040
+    assert record["gflop_per_s"] == pytest.approx(record["images_per_s"] * per_image / 1e9, abs=0.1)
+
+
+def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive):
+    common = [
+        "--model",
+        "resnet20",
+        "--batch-size",
+        "16",
+        "--data-dir",
+        str(tiny_cifar_archive),
+        "--set",
+        "data.val_size=40",
+    ]
+    (pipeline,) = bench("--mode", "pipeline", *common)
+    (e2e,) = bench("--mode", "e2e", *common)
+    assert pipeline["images_per_s"] > e2e["images_per_s"] > 0
+
+
+def test_matmul_peak():
+    (record,) = bench("--mode", "matmul")
+    assert record["gflop_per_s"] == max(record["numpy_gflop_per_s"], record["tf_gflop_per_s"]) > 1
