@@ -172,7 +172,7 @@ def _measure_matmul(args: argparse.Namespace) -> dict:
     """The machine's practical float32 peak: the faster of a large numpy (BLAS) and TF matmul."""
     import numpy as np
 
-    n = 4096
+    n = args.matmul_size
     a = np.random.default_rng(0).standard_normal((n, n), np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), np.float32)
     repeats = max(args.repeats, 3)
@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=8, help="timed steps per repeat")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--matmul-size", type=int, default=4096, help="n of the n x n matmul")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--output", help="also write the records to this JSON file")
     parser.add_argument("--peer-python", help="python of a venv with torch, for --mode compare")
@@ -326,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "compare":
         if not args.peer_python:
             parser.error("--mode compare needs --peer-python (a venv with torch)")
-        emit(run_child(["--mode", "matmul"]))
+        emit(run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)]))
         for round_index in range(args.rounds):
             for mode in ("train", "eval"):
                 batch = args.batch_size if mode == "train" else 512
@@ -338,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]
         for mode in (["matmul"] if args.mode == "all" else []) + modes:
-            emit(run_child(["--mode", mode, *common]))
+            emit(run_child(["--mode", mode, *common, "--matmul-size", str(args.matmul_size)]))
 
     if not args.json:
         peak = next((r["gflop_per_s"] for r in records if r.get("mode") == "matmul"), None)
