@@ -218,6 +218,18 @@ def run_child(argv: list[str], env: dict | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _timing_args(args: argparse.Namespace) -> list[str]:
+    """The warm-up/steps/repeats flags, which ours and the peer's command lines share."""
+    return [
+        "--steps",
+        str(args.steps),
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
+    ]
+
+
 def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args) -> dict:
     command = [
         python,
@@ -226,12 +238,7 @@ def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args)
         mode,
         "--batch-size",
         str(batch_size),
-        "--steps",
-        str(args.steps),
-        "--repeats",
-        str(args.repeats),
-        "--warmup",
-        str(args.warmup),
+        *_timing_args(args),
     ]
     if channels_last:
         command.append("--channels-last")
@@ -307,12 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         args.model,
         "--batch-size",
         str(args.batch_size),
-        "--steps",
-        str(args.steps),
-        "--repeats",
-        str(args.repeats),
-        "--warmup",
-        str(args.warmup),
+        *_timing_args(args),
         *(["--config", args.config] if args.config else []),
         *(["--data-dir", args.data_dir] if args.data_dir else []),
         *[a for s in args.overrides for a in ("--set", s)],
