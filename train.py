@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -68,6 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.time()  # before TensorFlow loads: metrics.json reports the whole session
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
             set_worker_index(args.worker_index)
         if args.resume:
-            experiment.resume(args.resume, data_dir=args.data_dir)
+            experiment.resume(args.resume, data_dir=args.data_dir, started=started)
             return 0
         config = experiment.resolve_config(
             args.config, args.overrides, args.data_dir, args.output_dir, args.name
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:
             print(experiment.dry_run(config))
             return 0
-        experiment.start(config, args.config, argv=["train.py", *argv])
+        experiment.start(config, args.config, argv=["train.py", *argv], started=started)
         return 0
     except USER_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)

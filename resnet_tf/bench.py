@@ -70,6 +70,7 @@ def measure(args: argparse.Namespace) -> dict:
         "jit_compile": config.runtime.jit_compile,
         "steps_per_execution": config.train.steps_per_execution,
         "mixed_precision": config.runtime.mixed_precision,
+        "overrides": list(args.overrides),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
     }

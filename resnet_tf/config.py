@@ -34,6 +34,8 @@ class ModelConfig:
     # Keras meaning: moving = momentum * moving + (1 - momentum) * batch. PyTorch's 0.1 is 0.9 here.
     bn_momentum: float = field(default=0.9, metadata=_range(0.0, 1.0))
     bn_epsilon: float = field(default=1e-5, metadata=_range(0.0, 1.0, lo_open=True))
+    # Scales every stage's (or group's) channel count: 0.5 is a quarter of the conv work.
+    width_multiplier: float = field(default=1.0, metadata=_range(0.0, 16.0, lo_open=True))
 
 
 @dataclass
@@ -71,10 +73,10 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["constant", "cosine", "step", "multistep", "onecycle"] = "cosine"
+    name: Literal["constant", "cosine", "linear", "step", "multistep", "onecycle"] = "cosine"
     # Linear warm-up from ~0 to the peak lr over these (possibly fractional) epochs.
     warmup_epochs: float = field(default=0.0, metadata=_range(0.0))
-    # cosine: the lr at the last step, as a fraction of the peak lr.
+    # cosine, linear: the lr at the last step, as a fraction of the peak lr.
     final_lr_fraction: float = field(default=0.0, metadata=_range(0.0, 1.0))
     # step: multiply by gamma every step_epochs; multistep: at each of milestones (epochs).
     step_epochs: int = field(default=30, metadata=_range(1))
@@ -97,6 +99,9 @@ class TrainConfig:
     # linear: peak lr = optimizer.lr * batch_size / 256 (Goyal et al.), so that a recipe keeps
     # working when the global batch grows with the number of devices.
     lr_scaling: Literal["none", "linear"] = "none"
+    # Test-time augmentation for the final test score: flip averages the logits of each test
+    # image and its mirror image.
+    test_tta: Literal["none", "flip"] = "none"
 
 
 @dataclass
@@ -109,6 +114,9 @@ class RuntimeConfig:
     # Data-parallel training with tf.distribute (see resnet_tf/distribute.py); auto: mirrored
     # over all GPUs when more than one is visible, else one device.
     distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    # TensorFlow's thread pools; 0 leaves TensorFlow's choice (one thread per core for both).
+    intra_op_threads: int = field(default=0, metadata=_range(0, 1024))
+    inter_op_threads: int = field(default=0, metadata=_range(0, 1024))
 
 
 @dataclass

@@ -60,12 +60,21 @@ def accuracy_and_loss(logits: np.ndarray, labels: np.ndarray) -> dict[str, float
     }
 
 
+def mirror_images(images: tf.Tensor) -> tf.Tensor:
+    """Left-right mirror of a batch of NHWC images (flip test-time augmentation)."""
+    return tf.reverse(images, axis=[2])
+
+
 def evaluate_saved_model(
-    path: Path, images: tf.data.Dataset, labels: np.ndarray
+    path: Path, images: tf.data.Dataset, labels: np.ndarray, tta: str = "none"
 ) -> dict[str, float]:
-    """Load a checkpoint as a user would (plain load_model) and score it."""
+    """Load a checkpoint as a user would (plain load_model) and score it; tta="flip" scores the
+    mean logits of each image and its mirror image."""
     model = keras.models.load_model(path)
-    return accuracy_and_loss(predict_logits(model, images), labels)
+    logits = predict_logits(model, images)
+    if tta == "flip":
+        logits = (logits + predict_logits(model, images.map(mirror_images))) / 2
+    return accuracy_and_loss(logits, labels)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -295,7 +304,7 @@ def logits_in_batches(
     started = time.perf_counter()
     for images, _ in dataset:
         if flip:
-            images = tf.reverse(images, axis=[2])
+            images = mirror_images(images)
         outputs.append(np.asarray(model(images, training=False), dtype=np.float32))
     return np.concatenate(outputs), time.perf_counter() - started
 

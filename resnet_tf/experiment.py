@@ -64,13 +64,16 @@ def start(
     argv: list[str] | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | None = None,
+    started: float | None = None,
 ) -> dict:
-    """A new run in a new run folder."""
+    """A new run in a new run folder; `started` (time.time()) is when the command began."""
+    started = time.time() if started is None else started
+    training.set_up_threads(config)
     dist = distribute.set_up(config.runtime.distribution, config.train.batch_size)
     training.set_up_runtime(config)
     arrays = data_lib.load_cifar10(config.data.path)  # bad data fails before a folder exists
     if not dist.is_chief:
-        return _train_as_worker(config, None, arrays, dist, callbacks, verbose)
+        return _train_as_worker(config, None, arrays, dist, callbacks, verbose, started)
     name = config.output.name or default_run_name(config_path, config.model.name)
     paths = create_run_dir(config.output.root, name, explicit_name=config.output.name is not None)
     config = dataclasses.replace(
@@ -81,7 +84,7 @@ def start(
         paths.config, yaml.safe_dump({"command": command}, width=10**6) + config.to_yaml()
     )
     _say(f"run folder: {paths.root}")
-    return _train(config, paths, arrays, callbacks, verbose, dist)
+    return _train(config, paths, arrays, callbacks, verbose, dist, started)
 
 
 def resume(
@@ -89,24 +92,33 @@ def resume(
     data_dir: str | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
     verbose: int | None = None,
+    started: float | None = None,
 ) -> dict:
     """Continue a run from its last completed epoch, with its own config."""
+    started = time.time() if started is None else started
     paths = open_run_dir(run_dir)
     config = load_config(paths.config)
     if data_dir is not None:
         config.data.path = data_dir
+    training.set_up_threads(config)
     dist = distribute.set_up(config.runtime.distribution, config.train.batch_size)
     training.set_up_runtime(config)
     arrays = data_lib.load_cifar10(config.data.path)
     if not dist.is_chief:
-        return _train_as_worker(config, paths, arrays, dist, callbacks, verbose)
+        return _train_as_worker(config, paths, arrays, dist, callbacks, verbose, started)
     remove_temp_files(paths)
     _say(f"resuming run folder: {paths.root}")
-    return _train(config, paths, arrays, callbacks, verbose, dist)
+    return _train(config, paths, arrays, callbacks, verbose, dist, started)
 
 
 def _train_as_worker(
-    config: Config, run: RunPaths | None, arrays, dist: distribute.Distribution, callbacks, verbose
+    config: Config,
+    run: RunPaths | None,
+    arrays,
+    dist: distribute.Distribution,
+    callbacks,
+    verbose,
+    started: float,
 ) -> dict:
     """A non-chief worker: the same training, written to a private folder deleted at the end.
 
@@ -120,19 +132,26 @@ def _train_as_worker(
         for name in ("checkpoints/last.keras", "history.csv"):
             if run is not None and (run.root / name).is_file():
                 shutil.copyfile(run.root / name, paths.root / name)
-        return _train(config, paths, arrays, callbacks, verbose, dist)
+        return _train(config, paths, arrays, callbacks, verbose, dist, started)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _train(
-    config: Config, paths: RunPaths, arrays, callbacks, verbose, dist: distribute.Distribution
+    config: Config,
+    paths: RunPaths,
+    arrays,
+    callbacks,
+    verbose,
+    dist: distribute.Distribution,
+    started: float,
 ) -> dict:
     (x, y), (x_test, y_test) = arrays
     splits = training.make_splits(config, x, y)
     spe = data_lib.steps_per_epoch(len(splits.x_train), config.train.batch_size)
     with dist.scope():
         model = training.new_model(config)
+        training.adapt_to_data(model, config, splits)
         training.compile_model(model, config, spe)
     _say(
         f"{config.model.name}: {model.count_params():,} parameters; "
@@ -151,18 +170,22 @@ def _train(
     if not dist.is_chief:
         return metrics
     if result.status == "completed" and paths.best.exists():
-        started = time.perf_counter()
+        test_started = time.perf_counter()
         test = evaluate_saved_model(
             paths.best,
-            training.eval_dataset(config, x_test, y_test).map(lambda images, _: images),
+            training.eval_dataset(config, x_test, y_test).map(_images_only),
             y_test,
+            tta=config.train.test_tta,
         )
         metrics.update(
             test_accuracy=test["accuracy"],
             test_loss=test["loss"],
+            test_tta=config.train.test_tta,
             test_images=test["images"],
-            test_seconds=round(time.perf_counter() - started, 2),
+            test_seconds=round(time.perf_counter() - test_started, 2),
         )
+    # The whole command: start-up, data loading, training and the test score.
+    metrics["command_wall_seconds"] = round(time.time() - started, 1)
     write_json(paths.metrics, metrics)
     _report(paths, metrics, result)
     if result.status == "diverged":
@@ -172,6 +195,10 @@ def _train(
             f"a warm-up)"
         )
     return metrics
+
+
+def _images_only(images, labels):
+    return images
 
 
 def _summarize(config: Config, paths: RunPaths, result: training.TrainResult) -> dict:
@@ -211,6 +238,7 @@ def _report(paths: RunPaths, metrics: dict, result: training.TrainResult) -> Non
         lines.append(
             f"  test accuracy of best.keras: {pct(metrics['test_accuracy'])} "
             f"on {metrics['test_images']:,} images"
+            + (f" (with {metrics['test_tta']} TTA)" if metrics["test_tta"] != "none" else "")
         )
     lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
     if metrics["status"] == "interrupted":

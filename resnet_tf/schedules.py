@@ -14,7 +14,7 @@ from resnet_tf.config import TrainConfig
 class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     """Every schedule the config offers, as one serializable function of the step.
 
-    kind: constant | cosine | step | multistep | onecycle; `boundaries` are steps at which
+    kind: constant | cosine | linear | step | multistep | onecycle; `boundaries` are steps at which
     step/multistep multiply the lr by `gamma`. A linear warm-up over `warmup_steps` multiplies
     any kind but onecycle (which has its own rise over `pct_start` of training).
     """
@@ -51,11 +51,14 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
             progress = ops.clip((step - rise) / max(1.0, self.total_steps - rise), 0.0, 1.0)
             down = end + (peak - end) * 0.5 * (1.0 + ops.cos(math.pi * progress))
             return ops.where(step < rise, up, down)
-        if self.kind == "cosine":
+        if self.kind in ("cosine", "linear"):
             span = max(1.0, self.total_steps - self.warmup_steps)
             progress = ops.clip((step - self.warmup_steps) / span, 0.0, 1.0)
             final = peak * self.final_lr_fraction
-            lr = final + (peak - final) * 0.5 * (1.0 + ops.cos(math.pi * progress))
+            if self.kind == "cosine":
+                lr = final + (peak - final) * 0.5 * (1.0 + ops.cos(math.pi * progress))
+            else:
+                lr = peak + (final - peak) * progress
         elif self.kind in ("step", "multistep") and self.boundaries:
             passed = ops.sum(
                 ops.cast(

@@ -89,8 +89,25 @@ def compile_model(
 # ---------------------------------------------------------------- runtime set-up
 
 
+def set_up_threads(config: Config) -> None:
+    """TensorFlow's thread pools; only possible before TensorFlow starts running (a strategy
+    or the first op starts it), so this comes first."""
+    threads = tf.config.threading
+    try:
+        if config.runtime.intra_op_threads != threads.get_intra_op_parallelism_threads():
+            threads.set_intra_op_parallelism_threads(config.runtime.intra_op_threads)
+        if config.runtime.inter_op_threads != threads.get_inter_op_parallelism_threads():
+            threads.set_inter_op_parallelism_threads(config.runtime.inter_op_threads)
+    except RuntimeError:
+        raise TrainingError(
+            "runtime.intra_op_threads/inter_op_threads: TensorFlow is already running in this "
+            "process and cannot change its thread pools; set them in a new process"
+        ) from None
+
+
 def set_up_runtime(config: Config) -> None:
     """Seeds, determinism and precision: before any model or dataset is made."""
+    set_up_threads(config)
     keras.utils.set_random_seed(config.runtime.seed)
     if config.runtime.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -165,7 +182,16 @@ def new_model(config: Config, num_classes: int = 10) -> keras.Model:
         zero_init_residual=m.zero_init_residual,
         bn_momentum=m.bn_momentum,
         bn_epsilon=m.bn_epsilon,
+        width_multiplier=m.width_multiplier,
     )
+
+
+def adapt_to_data(model: keras.Model, config: Config, splits: Splits) -> None:
+    """Give a model with a data-dependent layer (FastNet's patch whitening) its training data,
+    normalised as the pipeline feeds it; other models need nothing."""
+    if hasattr(model, "adapt"):
+        images = data_lib.normalize_images(splits.x_train[:5000], config.data.normalization)
+        model.adapt(np.asarray(images))
 
 
 # ---------------------------------------------------------------- callbacks

@@ -19,6 +19,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets tests import resnet_tf without installing it
 
 from cifar_fixtures import write_cifar_archive  # noqa: E402
+from tiny_run import tiny_run_args  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,3 +58,13 @@ def tiny_cifar_archive(tmp_path_factory) -> Path:
     return write_cifar_archive(
         folder / "cifar-10-python.tar.gz", n_train_per_batch=40, n_test=40, seed=0
     )
+
+
+@pytest.fixture(scope="session")
+def finished_run(tiny_cifar_archive, tmp_path_factory) -> Path:
+    """TINY_RUN trained for 2 epochs by train.py's main(), once per session; read-only."""
+    import train as train_cli
+
+    out = tmp_path_factory.mktemp("runs")
+    assert train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs")) == 0
+    return out / "two-epochs"

@@ -10,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tiny_run import tiny_run_args
 
 from resnet_tf.config import load_config
 from resnet_tf.distribute import DistributionError, set_worker_index
@@ -17,15 +18,6 @@ from resnet_tf.run_dir import read_history
 from resnet_tf.schedules import make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
-
-TINY = [
-    "model.name=resnet20",
-    "data.val_size=40",
-    "train.batch_size=32",
-    "train.epochs=2",
-    "train.schedule.name=cosine",
-    "runtime.deterministic=true",
-]
 
 # Runs train.py's own main(), and afterwards saves the weights this process trained, so that a
 # worker that writes no run folder can still be compared with the chief.
@@ -45,18 +37,7 @@ sys.exit(train.main(sys.argv[3:]))
 
 
 def cli_args(archive, out, name, extra=()):
-    sets = [*TINY, *extra]
-    return [
-        "--config",
-        str(ROOT / "configs" / "quick.yaml"),
-        "--data-dir",
-        str(archive),
-        "--output-dir",
-        str(out),
-        "--name",
-        name,
-        *[a for s in sets for a in ("--set", s)],
-    ]
+    return tiny_run_args(archive, out, name, epochs=2, extra=extra)
 
 
 def start(args, env=None, log=None, worker_script=None) -> subprocess.Popen:
@@ -94,23 +75,17 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def test_mirrored_on_two_cpus_follows_the_single_device_loss_curve(tiny_cifar_archive, tmp_path):
-    logs = [tmp_path / "mirrored.log", tmp_path / "single.log"]
-    with open(logs[0], "w") as a, open(logs[1], "w") as b:
-        procs = [
-            start(
-                cli_args(
-                    tiny_cifar_archive, tmp_path, "mirrored", ["runtime.distribution=mirrored"]
-                ),
-                env={"RESNET_TF_CPU_DEVICES": "2"},
-                log=a,
-            ),
-            start(cli_args(tiny_cifar_archive, tmp_path, "single"), log=b),
-        ]
-        finish(procs, logs)
+def test_mirrored_on_two_cpus_follows_the_single_device_loss_curve(
+    finished_run, tiny_cifar_archive, tmp_path
+):
+    """finished_run is the same run on one device."""
+    logs = [tmp_path / "mirrored.log"]
+    with open(logs[0], "w") as log:
+        args = cli_args(tiny_cifar_archive, tmp_path, "mirrored", ["runtime.distribution=mirrored"])
+        finish([start(args, env={"RESNET_TF_CPU_DEVICES": "2"}, log=log)], logs)
     assert "2 replicas on 1 worker(s), global batch 32 = 16 per replica" in logs[0].read_text()
     mirrored = read_history(tmp_path / "mirrored" / "history.csv")
-    single = read_history(tmp_path / "single" / "history.csv")
+    single = read_history(finished_run / "history.csv")
     assert [r["epoch"] for r in mirrored] == [1, 2]
     # Same global batches, lr schedule and averaged gradients; what differs is that each replica
     # normalizes with the batch statistics of its own 16 images rather than of all 32 (batch norm

@@ -14,6 +14,7 @@ import pytest
 
 from resnet_tf.models import MODEL_NAMES, BasicBlock, Bottleneck, ResNet, build_model
 from resnet_tf.models.__main__ import main as cli_main
+from resnet_tf.models.fastnet import FastNet
 from resnet_tf.models.summary import count_macs, count_trainable_params, describe_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +36,8 @@ TRAINABLE_PARAMS = {
     # The seed tutorial net: biased convs and biased 1x1 downsamples without BN,
     # stem 3x3 valid conv (1,792 params) + 2x2/1 max-pool; 3,008 more than resnet18.
     "seed_resnet18": 11_176_970,
+    # The fast recipe's compact net (tests/test_fastnet.py counts it layer by layer).
+    "fastnet": 1_971_352,
 }
 
 
@@ -59,7 +62,7 @@ def test_model_names_are_the_documented_ones():
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_model_is_built_and_outputs_float32_logits(name):
     model = shared_model(name)
-    assert isinstance(model, ResNet) and model.built
+    assert isinstance(model, (ResNet, FastNet)) and model.built
     assert count_trainable_params(model) == TRAINABLE_PARAMS[name]
     logits = model(images(), training=False)
     assert tuple(logits.shape) == (2, 10)
@@ -235,11 +238,14 @@ def test_configs_round_trip():
 
 
 def test_saved_models_reload_in_a_fresh_process_and_predict_the_same(tmp_path):
-    """resnet20 (option A) and seed_resnet18 (biased convs), checked in one child process."""
-    names = ["resnet20", "seed_resnet18"]
+    """resnet20 (option A), seed_resnet18 (biased convs) and fastnet (a data-set whitening
+    kernel), checked in one child process."""
+    names = ["resnet20", "seed_resnet18", "fastnet"]
     x = images(3, seed=2)
     for name in names:
         model = build_model(name)
+        if name == "fastnet":
+            model.adapt(images(50, seed=3))
         model(images(8, seed=1), training=True)  # move the BN statistics off their initial values
         model.save(tmp_path / f"{name}.keras")
         np.save(tmp_path / f"{name}.npy", keras.ops.convert_to_numpy(model(x, training=False)))
@@ -251,7 +257,7 @@ def test_saved_models_reload_in_a_fresh_process_and_predict_the_same(tmp_path):
         "x = np.load(folder / 'x.npy')\n"
         "for name in sys.argv[2:]:\n"
         "    model = keras.models.load_model(folder / f'{name}.keras')\n"
-        "    assert type(model).__name__ == 'ResNet' and model.name == name\n"
+        "    assert type(model).__name__ in ('ResNet', 'FastNet') and model.name == name\n"
         "    got = keras.ops.convert_to_numpy(model(x, training=False))\n"
         "    expected = np.load(folder / f'{name}.npy')\n"
         "    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)\n"
@@ -266,7 +272,7 @@ def test_saved_models_reload_in_a_fresh_process_and_predict_the_same(tmp_path):
         timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.split() == ["ok", "resnet20", "ok", "seed_resnet18"]
+    assert result.stdout.split() == ["ok", "resnet20", "ok", "seed_resnet18", "ok", "fastnet"]
 
 
 def test_count_macs_matches_hand_counts():

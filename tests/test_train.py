@@ -13,6 +13,8 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tiny_run import TINY_RUN as TINY
+from tiny_run import tiny_run_args as tiny_args
 
 import train as train_cli
 from resnet_tf import experiment, losses, schedules, training
@@ -20,29 +22,6 @@ from resnet_tf.config import load_config
 from resnet_tf.run_dir import read_history
 
 ROOT = Path(__file__).resolve().parents[1]
-
-# 200 training images (40 held out for validation), 40 test images: five steps of 32 per epoch.
-TINY = [
-    "model.name=resnet20",
-    "data.val_size=40",
-    "train.batch_size=32",
-    "train.schedule.name=cosine",
-    "runtime.deterministic=true",
-]
-
-
-def tiny_args(archive, out, name, epochs=2, extra=()):
-    return [
-        "--config",
-        str(ROOT / "configs" / "quick.yaml"),
-        "--data-dir",
-        str(archive),
-        "--output-dir",
-        str(out),
-        "--name",
-        name,
-        *[a for s in TINY + [f"train.epochs={epochs}", *extra] for a in ("--set", s)],
-    ]
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
@@ -60,13 +39,6 @@ def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
         timeout=600,
         **kwargs,
     )
-
-
-@pytest.fixture(scope="module")
-def finished_run(tiny_cifar_archive, tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs")
-    assert train_cli.main(tiny_args(tiny_cifar_archive, out, "two-epochs")) == 0
-    return out / "two-epochs"
 
 
 def test_two_epoch_run_writes_every_file(finished_run):
@@ -163,7 +135,11 @@ def test_an_existing_run_folder_is_never_overwritten(finished_run, tiny_cifar_ar
     assert (finished_run / "history.csv").read_text() == before
 
 
-def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tiny_cifar_archive, tmp_path, capsys):
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(
+    finished_run, tiny_cifar_archive, tmp_path, capsys
+):
+    """The interrupted run has finished_run's config; resumed, it must end bit-identical."""
+
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
@@ -174,24 +150,22 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tiny_cifar_archive, tmp
         TINY + ["train.epochs=2"],
         str(tiny_cifar_archive),
         str(tmp_path),
-        "whole",
+        "broken",
     )
-    experiment.start(config, None, argv=[], verbose=0)
-    config.output.name = "broken"
     metrics = experiment.start(config, None, argv=[], verbose=0, callbacks=[CtrlCAfterFirstEpoch()])
     assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 1
     assert "python train.py --resume" in capsys.readouterr().out
 
     assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
     whole, broken = (
-        read_history(tmp_path / "whole" / "history.csv"),
+        read_history(finished_run / "history.csv"),
         read_history(tmp_path / "broken" / "history.csv"),
     )
     assert [r["epoch"] for r in broken] == [1, 2]
     for a, b in zip(whole, broken):
         assert (a["loss"], a["val_accuracy"], a["lr"]) == (b["loss"], b["val_accuracy"], b["lr"])
     for a, b in zip(
-        weights_of(tmp_path / "whole" / "checkpoints" / "last.keras"),
+        weights_of(finished_run / "checkpoints" / "last.keras"),
         weights_of(tmp_path / "broken" / "checkpoints" / "last.keras"),
     ):
         np.testing.assert_array_equal(a, b)
@@ -200,7 +174,7 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tiny_cifar_archive, tmp
 
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
     """A hard kill mid-training loses at most the current epoch; resume completes the run."""
-    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=5)
+    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
@@ -217,12 +191,12 @@ def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(read_history(history))
-    assert 2 <= done_before < 5
+    assert 2 <= done_before < 4
 
     resumed = run_cli(["--resume", str(tmp_path / "killed"), "--data-dir", str(tiny_cifar_archive)])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed after epoch" in resumed.stdout
-    assert [r["epoch"] for r in read_history(history)] == list(range(1, 6))
+    assert [r["epoch"] for r in read_history(history)] == [1, 2, 3, 4]
     assert not list((tmp_path / "killed").rglob("*.tmp*"))
 
 
@@ -337,6 +311,28 @@ def test_float16_on_cpu_is_refused_clearly(tmp_path, tiny_cifar_archive, capsys)
         keras.mixed_precision.set_global_policy("float32")
     assert code == 1 and "mixed_float16 needs a GPU" in capsys.readouterr().err
     assert not (tmp_path / "fp16").exists()
+
+
+def test_thread_counts_reach_tensorflow_in_a_new_process_and_are_refused_late():
+    script = (
+        "import tensorflow as tf\n"
+        "from resnet_tf import training\n"
+        "from resnet_tf.config import load_config\n"
+        "c = load_config(None, ['runtime.intra_op_threads=1', 'runtime.inter_op_threads=3'])\n"
+        "training.set_up_runtime(c)\n"
+        "t = tf.config.threading\n"
+        "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.split() == ["1", "3"], out.stderr[-2000:]
+    # Here TensorFlow is already running: a different count is one clear error.
+    keras.ops.add(1.0, 1.0)
+    late = load_config(None, ["runtime.intra_op_threads=7"])
+    with pytest.raises(training.TrainingError, match="runtime.intra_op_threads"):
+        training.set_up_runtime(late)
 
 
 # ---------------------------------------------------------------- pieces

@@ -30,8 +30,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and self.axis in (-1, 3)
             and not self.renorm
             and not self.synchronized
-            and self.scale
-            and self.center
         )
 
     def call(self, inputs, training=None, mask=None):
@@ -41,10 +39,14 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
         x = tf.cast(inputs, "float32")
         training = bool(training) and self.trainable
+        channels = [inputs.shape[-1]]
+        # Without scale (or center), the kernel gets the constant gamma 1 (or beta 0).
+        scale = tf.cast(self.gamma, "float32") if self.scale else tf.ones(channels)
+        offset = tf.cast(self.beta, "float32") if self.center else tf.zeros(channels)
         y, batch_mean, batch_variance, *_ = tf.raw_ops.FusedBatchNormV3(
             x=x,
-            scale=tf.cast(self.gamma, "float32"),
-            offset=tf.cast(self.beta, "float32"),
+            scale=scale,
+            offset=offset,
             mean=tf.cast(self.moving_mean, "float32") if not training else tf.zeros([0]),
             variance=tf.cast(self.moving_variance, "float32") if not training else tf.zeros([0]),
             epsilon=self.epsilon,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import keras
 
+from resnet_tf.models.fastnet import FastNet
 from resnet_tf.models.resnet import ResNet
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -54,7 +55,10 @@ ARCHITECTURES: dict[str, Architecture] = {
     ),
 }
 
-MODEL_NAMES: tuple[str, ...] = tuple(ARCHITECTURES)
+# Compact nets for the fast recipe (configs/fast.yaml): name -> FastNet group widths.
+FAST_NETS: dict[str, tuple[int, ...]] = {"fastnet": (64, 256, 256)}
+
+MODEL_NAMES: tuple[str, ...] = (*ARCHITECTURES, *FAST_NETS)
 
 OPTION_DEFAULTS = {
     "stem": "cifar",
@@ -67,7 +71,7 @@ OPTION_DEFAULTS = {
 
 def check_model_name(name: str) -> None:
     """Raise a ValueError listing the valid names (and a close match) for an unknown name."""
-    if name in ARCHITECTURES:
+    if name in ARCHITECTURES or name in FAST_NETS:
         return
     message = f"Unknown model name {name!r}."
     close = difflib.get_close_matches(str(name), MODEL_NAMES, n=1)
@@ -126,6 +130,8 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     ):
         raise ValueError(f"num_classes must be >= 1, got {num_classes!r}")
     opts = _validated_options(options)
+    if name in FAST_NETS:
+        return _build_fast_net(name, int(num_classes), opts)
     arch = ARCHITECTURES[name]
     widths = [max(1, round(width * opts["width_multiplier"])) for width in arch.stage_widths]
     model = ResNet(
@@ -137,6 +143,25 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
         shortcut=arch.shortcut,
         conv_bias=arch.conv_bias,
         zero_init_residual=opts["zero_init_residual"],
+        bn_momentum=opts["bn_momentum"],
+        bn_epsilon=opts["bn_epsilon"],
+        name=name,
+    )
+    model.build((None, *DEFAULT_INPUT_SHAPE))
+    return model
+
+
+def _build_fast_net(name: str, num_classes: int, opts: dict) -> keras.Model:
+    """FastNet has its own stem and no residual blocks, so those options cannot apply."""
+    if opts["stem"] != "cifar" or opts["zero_init_residual"]:
+        raise ValueError(
+            f"{name} has a fixed patch-whitening stem and no residual blocks; "
+            "stem and zero_init_residual must keep their defaults"
+        )
+    widths = [max(1, round(w * opts["width_multiplier"])) for w in FAST_NETS[name]]
+    model = FastNet(
+        widths=widths,
+        num_classes=num_classes,
         bn_momentum=opts["bn_momentum"],
         bn_epsilon=opts["bn_epsilon"],
         name=name,

@@ -1,0 +1,207 @@
+"""A compact network for fast CIFAR-10 training: patch-whitening stem + three conv groups.
+
+The shape follows the fastest known CIFAR-10 trainers (Page's "ResNet-9" work and Jordan's
+airbench, see README "A fast recipe"): almost all compute sits in a few wide 3x3 convs at low
+resolution, the first layer is a fixed 2x2 conv that whitens the pixel patches, so the first
+trainable layer sees decorrelated inputs, and batch norm has no scale (only a shift), which
+makes the short, high-lr schedules that such nets use stable. This is our own Keras
+implementation of those ideas; it outputs logits.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from resnet_tf.models.blocks import batch_norm, conv2d
+
+
+@keras.saving.register_keras_serializable(package="resnet_tf")
+class PatchWhitening(keras.layers.Layer):
+    """A 'valid' patch_size x patch_size conv whose filters whiten the image patches.
+
+    `adapt(images)` sets the kernel from the training images: each eigenvector v of the patch
+    covariance (eigenvalue l) gives the filters v / sqrt(l + epsilon) and its negative, so the
+    layer outputs 2 * patch_size**2 * channels decorrelated, unit-variance features. The kernel
+    is a non-trainable weight (saved in checkpoints); the bias is trained.
+    """
+
+    def __init__(self, patch_size: int = 2, epsilon: float = 5e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.patch_size = int(patch_size)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        k = self.patch_size
+        self.filters = 2 * k * k * channels
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(k, k, channels, self.filters),
+            initializer="zeros",
+            trainable=False,
+        )
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def adapt(self, images: np.ndarray, max_images: int = 5000) -> None:
+        """Set the whitening filters from (normalised, NHWC float) training images."""
+        images = np.asarray(images[:max_images], dtype=np.float32)
+        k, channels = self.patch_size, images.shape[-1]
+        if not self.built:
+            self.build(images.shape)
+        dim = k * k * channels
+        covariance = np.zeros((dim, dim))
+        mean = np.zeros(dim)
+        count = 0
+        for start in range(0, len(images), 500):  # bounded memory: ~500 images of patches
+            windows = np.lib.stride_tricks.sliding_window_view(
+                images[start : start + 500], (k, k), axis=(1, 2)
+            )  # (n, h', w', channels, k, k) -> rows laid out as the conv kernel's (k, k, c)
+            patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, dim).astype(np.float64)
+            covariance += patches.T @ patches
+            mean += patches.sum(axis=0)
+            count += len(patches)
+        mean /= count
+        covariance = covariance / count - np.outer(mean, mean)
+        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+        eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding can make flat directions < 0
+        # A fixed sign per eigenvector (largest entry positive): the same filters on any BLAS.
+        largest = np.abs(eigenvectors).argmax(axis=0)
+        eigenvectors = eigenvectors * np.sign(eigenvectors[largest, np.arange(dim)])
+        order = np.argsort(eigenvalues)[::-1]  # strongest component first
+        filters = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + self.epsilon)
+        kernel = np.concatenate([filters, -filters], axis=1).reshape(k, k, channels, -1)
+        self.kernel.assign(kernel.astype(np.float32))
+
+    def call(self, inputs):
+        outputs = ops.conv(inputs, ops.cast(self.kernel, inputs.dtype), padding="valid")
+        return outputs + ops.cast(self.bias, outputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        k = self.patch_size
+        batch, height, width, _ = input_shape
+        shrink = lambda size: None if size is None else size - k + 1  # noqa: E731
+        return (batch, shrink(height), shrink(width), 2 * k * k * int(input_shape[-1]))
+
+    def get_config(self):
+        return {**super().get_config(), "patch_size": self.patch_size, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="resnet_tf")
+class ConvGroup(keras.layers.Layer):
+    """conv 3x3 -> max-pool 2 -> BN -> GELU -> conv 3x3 -> BN -> GELU.
+
+    Pooling right after the first conv halves the work of everything after it.
+    """
+
+    def __init__(self, filters: int, bn_momentum: float = 0.6, bn_epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+        self.conv1 = conv2d(self.filters, 3, name="conv1", dtype=self.dtype_policy)
+        self.pool = keras.layers.MaxPooling2D(2, dtype=self.dtype_policy)
+        self.bn1 = _shift_only_bn(self.bn_momentum, self.bn_epsilon, "bn1", self.dtype_policy)
+        self.conv2 = conv2d(self.filters, 3, name="conv2", dtype=self.dtype_policy)
+        self.bn2 = _shift_only_bn(self.bn_momentum, self.bn_epsilon, "bn2", self.dtype_policy)
+
+    def build(self, input_shape):
+        self.conv1.build(input_shape)
+        shape = self.pool.compute_output_shape(self.conv1.compute_output_shape(input_shape))
+        self.bn1.build(shape)
+        self.conv2.build(shape)
+        self.bn2.build(shape)
+
+    def call(self, inputs, training=None):
+        x = self.bn1(self.pool(self.conv1(inputs)), training=training)
+        x = self.conv2(keras.activations.gelu(x, approximate=True))
+        return keras.activations.gelu(self.bn2(x, training=training), approximate=True)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        half = lambda size: None if size is None else size // 2  # noqa: E731
+        return (batch, half(height), half(width), self.filters)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "bn_momentum": self.bn_momentum,
+            "bn_epsilon": self.bn_epsilon,
+        }
+
+
+def _shift_only_bn(momentum: float, epsilon: float, name: str, dtype) -> keras.layers.Layer:
+    layer = batch_norm(momentum, epsilon, name=name, dtype=dtype)
+    layer.scale = False  # set before build, so no gamma weight is made
+    return layer
+
+
+@keras.saving.register_keras_serializable(package="resnet_tf")
+class FastNet(keras.Model):
+    """Patch whitening -> GELU -> three ConvGroups -> global max-pool -> linear -> x logit_scale.
+
+    `adapt(images)` must run once on normalised training images before training (the model
+    still trains without it, but the stem then outputs zeros plus its bias).
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] | list[int] = (64, 256, 256),
+        num_classes: int = 10,
+        bn_momentum: float = 0.6,
+        bn_epsilon: float = 1e-5,
+        logit_scale: float = 1 / 9,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.widths = [int(w) for w in widths]
+        self.num_classes = int(num_classes)
+        self.bn_momentum = float(bn_momentum)
+        self.bn_epsilon = float(bn_epsilon)
+        self.logit_scale = float(logit_scale)
+        self.whiten = PatchWhitening(name="whiten", dtype=self.dtype_policy)
+        self.groups = [
+            ConvGroup(w, bn_momentum, bn_epsilon, name=f"group{i + 1}", dtype=self.dtype_policy)
+            for i, w in enumerate(self.widths)
+        ]
+        self.pool = keras.layers.GlobalMaxPooling2D(dtype=self.dtype_policy)
+        # float32 logits under mixed precision, as in ResNet.
+        self.classifier = keras.layers.Dense(
+            self.num_classes, use_bias=False, name="classifier", dtype="float32"
+        )
+
+    def build(self, input_shape):
+        self.whiten.build(input_shape)
+        shape = self.whiten.compute_output_shape(input_shape)
+        for group in self.groups:
+            group.build(shape)
+            shape = group.compute_output_shape(shape)
+        self.classifier.build((shape[0], shape[-1]))
+
+    def adapt(self, images: np.ndarray) -> None:
+        self.whiten.adapt(images)
+
+    def call(self, inputs, training=None):
+        x = keras.activations.gelu(self.whiten(inputs), approximate=True)
+        for group in self.groups:
+            x = group(x, training=training)
+        return self.classifier(self.pool(x)) * self.logit_scale
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "widths": list(self.widths),
+                "num_classes": self.num_classes,
+                "bn_momentum": self.bn_momentum,
+                "bn_epsilon": self.bn_epsilon,
+                "logit_scale": self.logit_scale,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,124 @@
+"""Compare finished runs (e.g. one recipe over several seeds): a markdown table and a plot.
+
+python -m resnet_tf.summarize outputs/fast-seed0 outputs/fast-seed1 outputs/fast-seed2 \
+    --plot docs/fast_recipe.png
+
+The table has one row per run (seed, epochs, training time, whole-command wall time, test
+accuracy, the per-epoch validation curve) and the median and range of each figure; the plot
+shows validation accuracy against training minutes, which is what time-to-accuracy means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from resnet_tf.run_dir import read_history
+
+
+class SummaryError(ValueError):
+    """A folder that is not a finished run; one line for the user."""
+
+
+@dataclass
+class RunSummary:
+    name: str
+    seed: int
+    rows: list[dict[str, float]]
+    metrics: dict
+
+    @property
+    def minutes(self) -> list[float]:
+        """Cumulative training minutes at the end of each epoch."""
+        total, result = 0.0, []
+        for row in self.rows:
+            total += row["epoch_seconds"]
+            result.append(total / 60)
+        return result
+
+
+def load_run(folder: str | Path) -> RunSummary:
+    folder = Path(folder)
+    try:
+        metrics = json.loads((folder / "metrics.json").read_text())
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+    except FileNotFoundError as exc:
+        raise SummaryError(
+            f"{folder}: not a finished run folder ({Path(exc.filename).name} is missing)"
+        ) from None
+    rows = read_history(folder / "history.csv")
+    return RunSummary(folder.name, int(config["runtime"]["seed"]), rows, metrics)
+
+
+def _median_and_range(values: list[float], fmt: str) -> str:
+    if not values:
+        return "n/a"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return fmt.format(median)
+    return f"{fmt.format(median)} ({fmt.format(min(values))} - {fmt.format(max(values))})"
+
+
+def markdown_table(runs: list[RunSummary]) -> str:
+    lines = [
+        "| run | seed | epochs | training | whole command | test accuracy "
+        "| validation accuracy per epoch |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+
+    def minutes(seconds):
+        return f"{seconds / 60:.1f} min" if seconds is not None else "n/a"
+
+    for run in runs:
+        m = run.metrics
+        tta = f" ({m['test_tta']} TTA)" if m.get("test_tta", "none") != "none" else ""
+        test = f"{m['test_accuracy']:.2%}{tta}" if "test_accuracy" in m else "n/a"
+        curve = ", ".join(f"{r['val_accuracy']:.1%}" for r in run.rows)
+        lines.append(
+            f"| {run.name} | {run.seed} | {m['epochs_completed']} | {minutes(m['train_seconds'])} "
+            f"| {minutes(m.get('command_wall_seconds'))} | {test} | {curve} |"
+        )
+    if len(runs) > 1:
+        tests = [r.metrics["test_accuracy"] for r in runs if "test_accuracy" in r.metrics]
+        walls = [
+            r.metrics["command_wall_seconds"] / 60
+            for r in runs
+            if "command_wall_seconds" in r.metrics
+        ]
+        trains = [r.metrics["train_seconds"] / 60 for r in runs]
+        lines.append(
+            f"| **median (range)** | | | {_median_and_range(trains, '{:.1f} min')} "
+            f"| {_median_and_range(walls, '{:.1f} min')} "
+            f"| {_median_and_range([t * 100 for t in tests], '{:.2f} %')} | |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Compare finished runs: table and plot.")
+    parser.add_argument("runs", nargs="+", help="run folders")
+    parser.add_argument("--plot", help="write validation accuracy vs training minutes here (PNG)")
+    parser.add_argument("--target", type=float, default=0.90, help="accuracy line on the plot")
+    args = parser.parse_args(argv)
+    try:
+        runs = [load_run(folder) for folder in args.runs]
+    except SummaryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(markdown_table(runs))
+    if args.plot:
+        from resnet_tf.plots import plot_time_to_accuracy
+
+        plot_time_to_accuracy(runs, Path(args.plot), args.target)
+        print(f"plot: {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

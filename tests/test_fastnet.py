@@ -1,0 +1,157 @@
+"""The fast recipe's pieces: FastNet and its patch whitening, shift-only BN, the linear schedule,
+flip TTA for the final test score, and configs/fast.yaml itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from resnet_tf import experiment, schedules
+from resnet_tf.config import load_config
+from resnet_tf.evaluation import evaluate_saved_model
+from resnet_tf.models import build_model
+from resnet_tf.models.batch_norm import FusedBatchNormalization
+from resnet_tf.models.fastnet import FastNet, PatchWhitening
+from resnet_tf.models.summary import count_macs, count_trainable_params
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def correlated_images(n: int = 300, seed: int = 0) -> np.ndarray:
+    """Smooth, channel-correlated images: their 2x2 patches are far from white."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 8, 8, 1))
+    smooth = np.repeat(np.repeat(base, 4, axis=1), 4, axis=2)  # 32x32, blocky
+    mix = np.array([[1.0, 0.8, 0.6]])
+    return (smooth * mix + 0.1 * rng.normal(size=(n, 32, 32, 3))).astype("float32")
+
+
+def test_patch_whitening_decorrelates_patches():
+    x = correlated_images()
+    layer = PatchWhitening(epsilon=1e-6)
+    layer.adapt(x)
+    out = keras.ops.convert_to_numpy(layer(x)).reshape(-1, 24)
+    assert out.shape[0] == len(x) * 31 * 31
+    cov = np.cov(out[:, :12], rowvar=False)
+    np.testing.assert_allclose(cov, np.eye(12), atol=0.02)
+    # The second half are the negated filters, and the kernel is frozen.
+    np.testing.assert_allclose(out[:, 12:], -out[:, :12], atol=1e-5)
+    assert [w.name for w in layer.trainable_weights] == ["bias"]
+    # Without adapt the filters are zero, and the raw patches are far from white.
+    assert not np.any(keras.ops.convert_to_numpy(PatchWhitening()(x[:2])))
+    assert np.abs(np.cov(x[:, :2, :2, :].reshape(len(x), -1), rowvar=False)).max() > 0.5
+
+
+def test_fastnet_shape_params_and_macs():
+    model = build_model("fastnet")
+    assert isinstance(model, FastNet) and model.widths == [64, 256, 256]
+    # whiten bias 24; convs 24*64*9 + 64*64*9 + 64*256*9 + 256*256*9 * 3; BN shifts only
+    # (64*2 + 256*4); classifier 256*10, no bias.
+    convs = 9 * (24 * 64 + 64 * 64 + 64 * 256 + 3 * 256 * 256)
+    assert count_trainable_params(model) == 24 + convs + 64 * 2 + 256 * 4 + 2560
+    assert not [w for w in model.weights if "gamma" in w.path]
+    # Spatial sizes 31 (whiten, valid 2x2) -> 15 -> 7 -> 3; each group's first conv runs
+    # before its pool, the second after it.
+    macs = (
+        31 * 31 * 12 * 24
+        + 31 * 31 * 9 * 24 * 64 + 15 * 15 * 9 * 64 * 64
+        + 15 * 15 * 9 * 64 * 256 + 7 * 7 * 9 * 256 * 256
+        + 7 * 7 * 9 * 256 * 256 + 3 * 3 * 9 * 256 * 256
+        + 256 * 10
+    )  # fmt: skip
+    assert count_macs(model) == macs
+    half = build_model("fastnet", width_multiplier=0.5)
+    assert half.widths == [32, 128, 128]
+    logits = half(correlated_images(4), training=False)
+    assert tuple(logits.shape) == (4, 10) and logits.dtype == "float32"
+    with pytest.raises(ValueError, match="fixed patch-whitening stem"):
+        build_model("fastnet", stem="imagenet")
+
+
+def test_shift_only_fused_batch_norm_matches_keras():
+    x = tf.constant(np.random.default_rng(1).normal(size=(6, 5, 5, 4)).astype("float32") * 2 + 1)
+    plain = keras.layers.BatchNormalization(scale=False, momentum=0.6)
+    fused = FusedBatchNormalization(scale=False, momentum=0.6)
+    for layer in (plain, fused):
+        layer.build(x.shape)
+        layer.beta.assign([0.5, -0.5, 1.0, 0.0])
+    np.testing.assert_allclose(fused(x, training=True), plain(x, training=True), atol=1e-5)
+    np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, atol=1e-6)
+    n = 6 * 5 * 5  # the fused kernel keeps the unbiased variance, as PyTorch does
+    batch_var = np.var(x.numpy().reshape(-1, 4), axis=0)
+    np.testing.assert_allclose(
+        fused.moving_variance, 0.6 + 0.4 * batch_var * n / (n - 1), rtol=1e-5
+    )
+    fused.moving_variance.assign(plain.moving_variance)
+    np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), atol=1e-5)
+    # Neither scale nor shift: plain standardisation.
+    bare = FusedBatchNormalization(scale=False, center=False, epsilon=1e-12)
+    y = bare(x, training=True).numpy().reshape(-1, 4)
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=0), 1, atol=1e-4)
+
+
+def test_linear_schedule_warms_up_then_decays_to_the_final_fraction():
+    config = load_config(
+        None,
+        [
+            "train.epochs=10",
+            "train.optimizer.lr=0.4",
+            "train.schedule.name=linear",
+            "train.schedule.warmup_epochs=2",
+            "train.schedule.final_lr_fraction=0.1",
+        ],
+    )
+    schedule = schedules.make_schedule(config.train, steps_per_epoch=10)
+
+    def lr(step):
+        return float(keras.ops.convert_to_numpy(schedule(step)))
+
+    assert lr(0) == pytest.approx(0.4 / 20)
+    assert lr(19) == pytest.approx(0.4)
+    assert lr(40) == pytest.approx(0.4 - 0.36 * 0.25)  # a quarter of the way (cosine: 0.347)
+    assert lr(60) == pytest.approx(0.4 - 0.36 * 0.5)  # half-way down from 0.4 to 0.04
+    assert lr(100) == pytest.approx(0.04)
+
+
+def test_flip_tta_averages_the_logits_of_image_and_mirror(tmp_path):
+    model = build_model("fastnet", width_multiplier=0.25)
+    x = correlated_images(20, seed=3)
+    model.adapt(x)
+    model.save(tmp_path / "m.keras")
+    y = np.arange(20) % 10
+    data = tf.data.Dataset.from_tensor_slices(x).batch(8)
+    got = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip")
+    logits = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
+    assert got["accuracy"] == pytest.approx(float((logits.argmax(1) == y).mean()))
+    plain = evaluate_saved_model(tmp_path / "m.keras", data, y)
+    assert got["loss"] != pytest.approx(plain["loss"])
+
+
+def test_fast_config_trains_end_to_end_with_whitening_and_tta(tiny_cifar_archive, tmp_path):
+    """configs/fast.yaml as shipped, shrunk: whitening set from the data, TTA test score."""
+    config = experiment.resolve_config(
+        str(REPO_ROOT / "configs" / "fast.yaml"),
+        [
+            "model.width_multiplier=0.25",
+            "data.subset=200",
+            "data.val_size=40",
+            "train.epochs=2",
+            "train.batch_size=80",
+        ],
+        data_dir=str(tiny_cifar_archive),
+        output_dir=str(tmp_path),
+        name="fast",
+    )
+    assert config.train.test_tta == "flip" and config.model.name == "fastnet"
+    metrics = experiment.start(config, None, argv=["train.py"], verbose=0)
+    assert metrics["status"] == "completed" and metrics["test_tta"] == "flip"
+    assert json.loads((tmp_path / "fast" / "metrics.json").read_text()) == metrics
+    saved = keras.models.load_model(tmp_path / "fast" / "checkpoints" / "best.keras")
+    kernel = keras.ops.convert_to_numpy(saved.whiten.kernel)
+    assert np.abs(kernel).max() > 0.1  # set by adapt, not the zero initialiser

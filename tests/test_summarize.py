@@ -1,0 +1,59 @@
+"""python -m resnet_tf.summarize: the seeds table and the time-to-accuracy plot."""
+
+import json
+
+import yaml
+
+from resnet_tf import summarize
+from resnet_tf.run_dir import write_history
+
+
+def fake_run(root, name, seed, val_accs, test, wall):
+    folder = root / name
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump({"runtime": {"seed": seed}}))
+    rows = [
+        {
+            "epoch": i + 1,
+            "lr": 0.1,
+            "loss": 1.0,
+            "accuracy": 0.5,
+            "val_loss": 1.0,
+            "val_accuracy": acc,
+            "epoch_seconds": 120.0,
+            "images_per_s": 100.0,
+        }
+        for i, acc in enumerate(val_accs)
+    ]
+    write_history(folder / "history.csv", rows)
+    metrics = {
+        "epochs_completed": len(rows),
+        "train_seconds": 120.0 * len(rows),
+        "command_wall_seconds": wall,
+        "test_accuracy": test,
+        "test_tta": "flip",
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    return folder
+
+
+def test_table_has_a_row_per_seed_and_the_median_and_range(tmp_path, capsys):
+    folders = [
+        fake_run(tmp_path, "s0", 0, [0.6, 0.9], 0.901, 300.0),
+        fake_run(tmp_path, "s1", 1, [0.5, 0.88], 0.895, 330.0),
+        fake_run(tmp_path, "s2", 2, [0.7, 0.91], 0.910, 360.0),
+    ]
+    plot = tmp_path / "plot.png"
+    assert summarize.main([str(f) for f in folders] + ["--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "| s1 | 1 | 2 | 4.0 min | 5.5 min | 89.50% (flip TTA) | 50.0%, 88.0% |" in out
+    assert "| **median (range)** | | | 4.0 min (4.0 min - 4.0 min) " in out
+    assert "| 5.5 min (5.0 min - 6.0 min) | 90.10 % (89.50 % - 91.00 %) |" in out
+    assert plot.stat().st_size > 10_000
+    assert summarize.load_run(folders[0]).minutes == [2.0, 4.0]
+
+
+def test_a_folder_that_is_not_a_finished_run_is_one_line_and_exit_1(tmp_path, capsys):
+    assert summarize.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "metrics.json is missing" in err

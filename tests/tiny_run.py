@@ -1,0 +1,33 @@
+"""The tiny training run that several test modules use or compare against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The tiny training run several test modules compare against: resnet20 on the tiny archive, 160
+# training images (40 held out), batch 32, cosine, deterministic, 2 epochs.
+TINY_RUN = [
+    "model.name=resnet20",
+    "data.val_size=40",
+    "train.batch_size=32",
+    "train.schedule.name=cosine",
+    "runtime.deterministic=true",
+]
+
+
+def tiny_run_args(archive, out, name, epochs=2, extra=()) -> list[str]:
+    """train.py arguments for TINY_RUN (plus `extra` overrides) into out/name."""
+    sets = [*TINY_RUN, f"train.epochs={epochs}", *extra]
+    return [
+        "--config",
+        str(REPO_ROOT / "configs" / "quick.yaml"),
+        "--data-dir",
+        str(archive),
+        "--output-dir",
+        str(out),
+        "--name",
+        name,
+        *[a for s in sets for a in ("--set", s)],
+    ]
