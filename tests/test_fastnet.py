@@ -16,7 +16,7 @@ from resnet_tf.config import load_config
 from resnet_tf.evaluation import evaluate_saved_model
 from resnet_tf.models import build_model
 from resnet_tf.models.batch_norm import FusedBatchNormalization
-from resnet_tf.models.fastnet import FastNet, PatchWhitening
+from resnet_tf.models.fastnet import FastNet, PatchWhitening, activate
 from resnet_tf.models.summary import count_macs, count_trainable_params
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -155,3 +155,18 @@ def test_fast_config_trains_end_to_end_with_whitening_and_tta(tiny_cifar_archive
     saved = keras.models.load_model(tmp_path / "fast" / "checkpoints" / "best.keras")
     kernel = keras.ops.convert_to_numpy(saved.whiten.kernel)
     assert np.abs(kernel).max() > 0.1  # set by adapt, not the zero initialiser
+
+
+def test_relu_variant_uses_relu_everywhere_and_round_trips():
+    model = build_model("fastnet_relu", width_multiplier=0.25)
+    assert model.activation == "relu" and [g.activation for g in model.groups] == ["relu"] * 3
+    assert FastNet.from_config(model.get_config()).activation == "relu"
+    x = correlated_images(4)
+    for name, built in (("relu", model), ("gelu", build_model("fastnet", width_multiplier=0.25))):
+        built.adapt(x)
+        features = built.groups[0](activate(built.whiten(x), name), training=False)
+        smallest = float(keras.ops.min(features))
+        # ReLU outputs are >= 0; tanh-GELU dips to about -0.17.
+        assert smallest == 0.0 if name == "relu" else -0.2 < smallest < 0.0
+    with pytest.raises(ValueError, match="activation must be one of"):
+        FastNet(activation="swish")

@@ -38,6 +38,7 @@ TRAINABLE_PARAMS = {
     "seed_resnet18": 11_176_970,
     # The fast recipe's compact net (tests/test_fastnet.py counts it layer by layer).
     "fastnet": 1_971_352,
+    "fastnet_relu": 1_971_352,
 }
 
 

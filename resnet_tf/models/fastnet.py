@@ -95,8 +95,17 @@ class ConvGroup(keras.layers.Layer):
     Pooling right after the first conv halves the work of everything after it.
     """
 
-    def __init__(self, filters: int, bn_momentum: float = 0.6, bn_epsilon: float = 1e-5, **kwargs):
+    def __init__(
+        self,
+        filters: int,
+        bn_momentum: float = 0.6,
+        bn_epsilon: float = 1e-5,
+        activation: str = "gelu",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        _check_activation(activation)
+        self.activation = activation
         self.filters = int(filters)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
@@ -115,8 +124,8 @@ class ConvGroup(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = self.bn1(self.pool(self.conv1(inputs)), training=training)
-        x = self.conv2(keras.activations.gelu(x, approximate=True))
-        return keras.activations.gelu(self.bn2(x, training=training), approximate=True)
+        x = self.conv2(activate(x, self.activation))
+        return activate(self.bn2(x, training=training), self.activation)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -129,7 +138,23 @@ class ConvGroup(keras.layers.Layer):
             "filters": self.filters,
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
+            "activation": self.activation,
         }
+
+
+ACTIVATIONS = ("gelu", "relu")
+
+
+def _check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def activate(x, name: str):
+    """GELU (tanh form) as airbench uses, or ReLU, which is ~13 % faster on a CPU."""
+    if name == "relu":
+        return keras.activations.relu(x)
+    return keras.activations.gelu(x, approximate=True)
 
 
 def _shift_only_bn(momentum: float, epsilon: float, name: str, dtype) -> keras.layers.Layer:
@@ -140,7 +165,8 @@ def _shift_only_bn(momentum: float, epsilon: float, name: str, dtype) -> keras.l
 
 @keras.saving.register_keras_serializable(package="resnet_tf")
 class FastNet(keras.Model):
-    """Patch whitening -> GELU -> three ConvGroups -> global max-pool -> linear -> x logit_scale.
+    """Patch whitening -> GELU (or ReLU) -> three ConvGroups -> global max-pool -> linear, times
+    logit_scale.
 
     `adapt(images)` must run once on normalised training images before training (the model
     still trains without it, but the stem then outputs zeros plus its bias).
@@ -153,9 +179,12 @@ class FastNet(keras.Model):
         bn_momentum: float = 0.6,
         bn_epsilon: float = 1e-5,
         logit_scale: float = 1 / 9,
+        activation: str = "gelu",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        _check_activation(activation)
+        self.activation = activation
         self.widths = [int(w) for w in widths]
         self.num_classes = int(num_classes)
         self.bn_momentum = float(bn_momentum)
@@ -163,7 +192,14 @@ class FastNet(keras.Model):
         self.logit_scale = float(logit_scale)
         self.whiten = PatchWhitening(name="whiten", dtype=self.dtype_policy)
         self.groups = [
-            ConvGroup(w, bn_momentum, bn_epsilon, name=f"group{i + 1}", dtype=self.dtype_policy)
+            ConvGroup(
+                w,
+                bn_momentum,
+                bn_epsilon,
+                activation,
+                name=f"group{i + 1}",
+                dtype=self.dtype_policy,
+            )
             for i, w in enumerate(self.widths)
         ]
         self.pool = keras.layers.GlobalMaxPooling2D(dtype=self.dtype_policy)
@@ -184,7 +220,7 @@ class FastNet(keras.Model):
         self.whiten.adapt(images)
 
     def call(self, inputs, training=None):
-        x = keras.activations.gelu(self.whiten(inputs), approximate=True)
+        x = activate(self.whiten(inputs), self.activation)
         for group in self.groups:
             x = group(x, training=training)
         return self.classifier(self.pool(x)) * self.logit_scale
@@ -198,6 +234,7 @@ class FastNet(keras.Model):
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
                 "logit_scale": self.logit_scale,
+                "activation": self.activation,
             }
         )
         return config
