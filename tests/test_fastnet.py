@@ -148,7 +148,7 @@ def test_fast_config_trains_end_to_end_with_whitening_and_tta(tiny_cifar_archive
         output_dir=str(tmp_path),
         name="fast",
     )
-    assert config.train.test_tta == "flip" and config.model.name == "fastnet"
+    assert config.train.test_tta == "flip" and config.model.name == "fastnet_relu"
     metrics = experiment.start(config, None, argv=["train.py"], verbose=0)
     assert metrics["status"] == "completed" and metrics["test_tta"] == "flip"
     assert json.loads((tmp_path / "fast" / "metrics.json").read_text()) == metrics
