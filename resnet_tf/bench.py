@@ -28,6 +28,16 @@ PEER = ROOT.parent / "shared" / "peers" / "pytorch_resnet18.py"
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process. Linux's VmHWM, because ru_maxrss also counts the
+    memory of the parent process at the exec that started this one (here ~570 MB: the bench
+    driver has imported TensorFlow), which would hide a smaller child's own peak."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -59,6 +69,9 @@ def measure(args: argparse.Namespace) -> dict:
     from resnet_tf.config import load_config
     from resnet_tf.models.summary import count_macs
 
+    # What the framework itself holds (its libraries, mostly) before any model or data: the rest
+    # of the peak is the measurement's working set.
+    framework_rss = round(peak_rss_mb(), 1)
     overrides = [f"model.name={args.model}", f"train.batch_size={args.batch_size}", *args.overrides]
     config = load_config(args.config, overrides)
     training.set_up_runtime(config)
@@ -73,6 +86,7 @@ def measure(args: argparse.Namespace) -> dict:
         "overrides": list(args.overrides),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "framework_rss_mb": framework_rss,
     }
 
     if args.mode == "pipeline":
@@ -243,17 +257,26 @@ def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args)
     ]
     if channels_last:
         command.append("--channels-last")
-    start_rss = "import resource,runpy,sys; sys.argv=sys.argv[1:]; "
+    # torch is imported first so that its own footprint is known (framework_rss_mb, as ours);
+    # the peak is read as peak_rss_mb reads ours.
     script = (
-        start_rss + "runpy.run_path(sys.argv[0], run_name='__main__'); "
-        "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import runpy, sys, torch\n"
+        "def rss():\n"
+        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))"
+        ".split()[1]) / 1024\n"
+        "sys.argv = sys.argv[1:]\n"
+        "base = rss()\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        "print('RSS', rss(), base)\n"
     )
     out = subprocess.run([command[0], "-c", script, *command[1:]], capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1], "peer": True}
     lines = out.stdout.strip().splitlines()
     record = json.loads(next(line for line in lines if line.startswith("{")))
-    record["peak_rss_mb"] = round(float(lines[-1].split()[1]), 1)
+    peak, framework = (float(value) for value in lines[-1].split()[1:3])
+    record["peak_rss_mb"] = round(peak, 1)
+    record["framework_rss_mb"] = round(framework, 1)
     record["model"] = record.pop("peer")
     return record
 
@@ -261,7 +284,7 @@ def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args)
 def print_table(records: list[dict], matmul_peak: float | None) -> None:
     header = (
         f"{'mode':9} {'model / variant':34} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} "
-        f"{'% peak':>7} {'RSS MB':>7}"
+        f"{'% peak':>7} {'RSS MB':>7} {'of it framework':>15}"
     )
     print(header)
     print("-" * len(header))
@@ -275,7 +298,7 @@ def print_table(records: list[dict], matmul_peak: float | None) -> None:
         print(
             f"{r['mode']:9} {variant:34} {r.get('batch_size', ''):>5} "
             f"{r.get('images_per_s', ''):>8} {gflops if gflops else '':>8} {share} "
-            f"{r.get('peak_rss_mb', ''):>7}"
+            f"{r.get('peak_rss_mb', ''):>7} {r.get('framework_rss_mb', ''):>15}"
         )
 
 

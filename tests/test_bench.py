@@ -43,6 +43,8 @@ def test_model_modes_report_rates_flops_and_memory(mode):
     assert record["mode"] == mode and record["model"] == "resnet20"
     assert record["batch_size"] == 16 and len(record["images_per_s_all"]) == 2
     assert record["images_per_s"] > 0 and record["peak_rss_mb"] > 100
+    # The framework's own footprint is measured before any model exists, so it is a part.
+    assert 100 < record["framework_rss_mb"] < record["peak_rss_mb"]
     assert record["macs_per_image"] == 40_551_040
     per_image = (6 if mode == "train" else 2) * 40_551_040
     assert record["gflop_per_s"] == pytest.approx(record["images_per_s"] * per_image / 1e9, abs=0.1)
@@ -67,3 +69,23 @@ def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive):
 def test_matmul_peak():
     (record,) = bench("--mode", "matmul", "--matmul-size", "512")
     assert record["gflop_per_s"] == max(record["numpy_gflop_per_s"], record["tf_gflop_per_s"]) > 1
+
+
+def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
+    """The peer's wrapper prints its JSON line, then its peak and post-import RSS."""
+    from resnet_tf import bench as bench_lib
+
+    peer_line = json.dumps({"peer": "pytorch-eager", "mode": "train", "images_per_s": 17.5})
+    seen = {}
+
+    def fake_run(command, **kwargs):
+        seen["command"] = command
+        return subprocess.CompletedProcess(command, 0, stdout=f"{peer_line}\nRSS 1296.5 217.2\n")
+
+    monkeypatch.setattr(bench_lib.subprocess, "run", fake_run)
+    args = bench_lib.argparse.Namespace(steps=4, repeats=3, warmup=1)
+    record = bench_lib.run_peer("/peer/python", "train", 128, True, args)
+    assert record["model"] == "pytorch-eager" and record["images_per_s"] == 17.5
+    assert record["peak_rss_mb"] == 1296.5 and record["framework_rss_mb"] == 217.2
+    assert seen["command"][0] == "/peer/python" and "import runpy, sys, torch" in seen["command"][2]
+    assert seen["command"][-1] == "--channels-last" and "--steps" in seen["command"]
