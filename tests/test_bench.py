@@ -1,18 +1,18 @@
 """The benchmark's own code paths on tiny settings (its figures come from real runs, not tests)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tiny_run import child_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(*args: str) -> list[dict]:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     out = subprocess.run(
         [
             sys.executable,

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tiny_run import tiny_run_args
+from tiny_run import child_env, tiny_run_args
 
 from resnet_tf.config import load_config
 from resnet_tf.distribute import DistributionError, set_worker_index
@@ -41,7 +41,7 @@ def cli_args(archive, out, name, extra=()):
 
 
 def start(args, env=None, log=None, worker_script=None) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), **(env or {})}
+    env = child_env(env)
     command = [sys.executable, str(ROOT / "train.py"), *args]
     if worker_script is not None:
         command = [sys.executable, "-c", WORKER, str(ROOT), str(worker_script), *args]

@@ -3,7 +3,6 @@
 import contextlib
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_run import child_env
 
 import evaluate as evaluate_cli
 import train as train_cli
@@ -347,7 +347,7 @@ def test_usage_errors_exit_with_2(args, capsys):
 
 
 def test_command_line_prints_no_traceback(bad_checkpoints):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     path = bad_checkpoints["truncated"]
     result = subprocess.run(
         [sys.executable, str(ROOT / "evaluate.py"), "--checkpoint", str(path)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from tiny_run import child_env
 
 from resnet_tf.models import MODEL_NAMES, BasicBlock, Bottleneck, ResNet, build_model
 from resnet_tf.models.__main__ import main as cli_main
@@ -264,7 +264,7 @@ def test_saved_models_reload_in_a_fresh_process_and_predict_the_same(tmp_path):
         "    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)\n"
         "    print('ok', name)\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
+    env = child_env()
     result = subprocess.run(
         [sys.executable, "-c", script, str(tmp_path), *names],
         env=env,

@@ -3,7 +3,6 @@
 import csv
 import json
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 from tiny_run import TINY_RUN as TINY
+from tiny_run import child_env
 from tiny_run import tiny_run_args as tiny_args
 
 import train as train_cli
@@ -29,7 +29,7 @@ def weights_of(path: Path) -> list[np.ndarray]:
 
 
 def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     return subprocess.run(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=ROOT,
@@ -106,7 +106,7 @@ def test_best_checkpoint_reloads_in_a_fresh_process_and_predicts_the_same(finish
         " 'first': logits[0].tolist()}))\n"
     )
     config = load_config(finished_run / "config.yaml")
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     out = subprocess.run(
         [
             sys.executable,
@@ -175,7 +175,7 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
     """A hard kill mid-training loses at most the current epoch; resume completes the run."""
     args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), *args],
         cwd=ROOT,
@@ -323,7 +323,7 @@ def test_thread_counts_reach_tensorflow_in_a_new_process_and_are_refused_late():
         "t = tf.config.threading\n"
         "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT)}
+    env = child_env()
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
     )

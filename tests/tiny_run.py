@@ -1,7 +1,8 @@
-"""The tiny training run that several test modules use or compare against."""
+"""What several test modules share: the tiny training run, and a child process's environment."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,3 +32,9 @@ def tiny_run_args(archive, out, name, epochs=2, extra=()) -> list[str]:
         name,
         *[a for s in sets for a in ("--set", s)],
     ]
+
+
+def child_env(extra: dict | None = None) -> dict:
+    """The environment for a Python child process that imports this repository."""
+    quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
+    return {**os.environ, **quiet, **(extra or {})}
