@@ -89,3 +89,28 @@ def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
     assert record["peak_rss_mb"] == 1296.5 and record["framework_rss_mb"] == 217.2
     assert seen["command"][0] == "/peer/python" and "import runpy, sys, torch" in seen["command"][2]
     assert seen["command"][-1] == "--channels-last" and "--steps" in seen["command"]
+
+
+def test_peak_memory_is_the_process_own_not_its_parents():
+    """Linux's ru_maxrss would report at least this process's memory (made large here) for a
+    small child it starts; the bench's peak must be the child's own."""
+    import resource
+
+    import numpy as np
+
+    ballast = np.ones(100_000_000, np.float32)  # 400 MB, touched
+    parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bench_file = ROOT / "resnet_tf" / "bench.py"
+    script = (
+        "import importlib.util, sys\n"
+        "spec = importlib.util.spec_from_file_location('bench', sys.argv[1])\n"
+        "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
+        "print(bench.peak_rss_mb())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(bench_file)], capture_output=True, text=True, timeout=60
+    )
+    child_mb = float(out.stdout.strip())
+    del ballast
+    assert parent_mb > 400
+    assert 1 < child_mb < 100
