@@ -53,9 +53,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=positive_int, default=500, help="default 500")
     parser.add_argument(
         "--tta",
-        choices=("none", "flip"),
+        choices=("none", "flip", "flip_translate"),  # evaluation.TTA_CHOICES (no TF import here)
         default="none",
-        help="flip: also report the mean logits of each image and its mirror",
+        help="flip: also report the mean logits of each image and its mirror; flip_translate: "
+        "of 6 views (the image, its mirror, and both moved by 1 px each way)",
     )
     return parser.parse_args(argv)
 

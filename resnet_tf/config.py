@@ -100,8 +100,8 @@ class TrainConfig:
     # working when the global batch grows with the number of devices.
     lr_scaling: Literal["none", "linear"] = "none"
     # Test-time augmentation for the final test score: flip averages the logits of each test
-    # image and its mirror image.
-    test_tta: Literal["none", "flip"] = "none"
+    # image and its mirror image; flip_translate adds both moved by 1 px (6 views).
+    test_tta: Literal["none", "flip", "flip_translate"] = "none"
 
 
 @dataclass

@@ -8,10 +8,12 @@ and figures.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -32,7 +34,7 @@ ECE_BINS = 15
 TOP_K = 5
 CONFUSED_PAIRS = 10
 MISTAKES_SHOWN = 24
-TTA_CHOICES = ("none", "flip")
+TTA_CHOICES = ("none", "flip", "flip_translate")
 CIFAR_SPLITS = ("test", "train")
 
 
@@ -65,15 +67,53 @@ def mirror_images(images: tf.Tensor) -> tf.Tensor:
     return tf.reverse(images, axis=[2])
 
 
+def shift_images(images: tf.Tensor, offset: int) -> tf.Tensor:
+    """A batch of NHWC images moved by one pixel diagonally, the edge reflected in: offset 0
+    moves the content down and right, offset 2 up and left (1 would leave it in place)."""
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    return padded[:, offset : offset + height, offset : offset + width, :]
+
+
+TTA_METHODS = {
+    "flip": "flip (mean of the logits of the image and its mirror)",
+    "flip_translate": "flip_translate (weighted mean of the logits of 6 views: the image and "
+    "its mirror 1/4 each, both moved 1 px down-right and up-left 1/8 each)",
+}
+
+
+def tta_views(tta: str) -> list[tuple[float, Callable[[tf.Tensor], tf.Tensor] | None]]:
+    """(weight, transform) of each test-time view; None is the image itself.
+
+    flip_translate follows the training augmentation (flip + small reflected translations)
+    and gives the unmoved views half the weight: they show the whole image.
+    """
+    if tta not in TTA_CHOICES:
+        raise EvaluationError(f"tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
+    if tta == "none":
+        return [(1.0, None)]
+    if tta == "flip":
+        return [(0.5, None), (0.5, mirror_images)]
+    views: list[tuple[float, Callable[[tf.Tensor], tf.Tensor] | None]] = [
+        (0.25, None),
+        (0.25, mirror_images),
+    ]
+    for offset in (0, 2):
+        shift = functools.partial(shift_images, offset=offset)
+        views += [(0.125, shift), (0.125, lambda x, shift=shift: mirror_images(shift(x)))]
+    return views
+
+
 def evaluate_saved_model(
     path: Path, images: tf.data.Dataset, labels: np.ndarray, tta: str = "none"
 ) -> dict[str, float]:
-    """Load a checkpoint as a user would (plain load_model) and score it; tta="flip" scores the
-    mean logits of each image and its mirror image."""
+    """Load a checkpoint as a user would (plain load_model) and score it, averaging the logits
+    of the test-time views that `tta` names (see tta_views)."""
     model = keras.models.load_model(path)
-    logits = predict_logits(model, images)
-    if tta == "flip":
-        logits = (logits + predict_logits(model, images.map(mirror_images))) / 2
+    logits = sum(
+        weight * predict_logits(model, images if view is None else images.map(view))
+        for weight, view in tta_views(tta)
+    )
     return accuracy_and_loss(logits, labels)
 
 
@@ -294,17 +334,19 @@ def load_images(
 
 
 def logits_in_batches(
-    model: keras.Model, dataset: tf.data.Dataset, flip: bool = False
+    model: keras.Model,
+    dataset: tf.data.Dataset,
+    view: Callable[[tf.Tensor], tf.Tensor] | None = None,
 ) -> tuple[np.ndarray, float]:
     """(logits float32, seconds): a plain loop of model(batch, training=False), as a user would.
 
-    With flip, each batch is mirrored left-right first (test-time augmentation).
+    With a view, each batch is transformed by it first (test-time augmentation).
     """
     outputs = []
     started = time.perf_counter()
     for images, _ in dataset:
-        if flip:
-            images = mirror_images(images)
+        if view is not None:
+            images = view(images)
         outputs.append(np.asarray(model(images, training=False), dtype=np.float32))
     return np.concatenate(outputs), time.perf_counter() - started
 
@@ -364,13 +406,19 @@ def run_evaluation(
         "confusion_matrix": matrix.tolist(),
         "tta": None,
     }
-    if tta == "flip":
-        flipped, flip_seconds = logits_in_batches(model, dataset, flip=True)
-        averaged = (logits + flipped) / 2
+    if tta != "none":
+        averaged, tta_seconds = np.zeros_like(logits), 0.0
+        for weight, view in tta_views(tta):
+            view_logits, view_seconds = (
+                (logits, seconds) if view is None else logits_in_batches(model, dataset, view)
+            )
+            averaged += weight * view_logits
+            tta_seconds += view_seconds
         report["tta"] = {
-            "method": "flip (mean of the logits of the image and its mirror)",
+            "name": tta,
+            "method": TTA_METHODS[tta],
             **summary_metrics(averaged, labels),
-            "images_per_s": round(len(labels) / (seconds + flip_seconds), 1),
+            "images_per_s": round(len(labels) / tta_seconds, 1),
         }
 
     confidence = softmax(logits).max(axis=1)
@@ -434,7 +482,7 @@ def format_summary(report: dict) -> str:
     if report["tta"]:
         tta = report["tta"]
         lines.append(
-            f"  with flip TTA: top-1 {_pct(tta['top1_accuracy'])}  "
+            f"  with {tta['name']} TTA: top-1 {_pct(tta['top1_accuracy'])}  "
             f"top-5 {_pct(tta['top5_accuracy'])}  loss {tta['mean_loss']:.4f}  "
             f"ECE {tta['ece']:.4f}"
         )
@@ -454,7 +502,8 @@ def format_markdown(report: dict) -> str:
         f"- speed: {report['images_per_s']:,.1f} images/s "
         f"({report['seconds']:.2f} s, batch size {report['batch_size']})",
         "",
-        "| metric | without TTA |" + (" with flip TTA |" if report["tta"] else ""),
+        "| metric | without TTA |"
+        + (f" with {report['tta']['name']} TTA |" if report["tta"] else ""),
         "|---|---|" + ("---|" if report["tta"] else ""),
     ]
     for key, label, as_pct in (

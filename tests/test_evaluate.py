@@ -17,7 +17,14 @@ from tiny_run import child_env
 import evaluate as evaluate_cli
 import train as train_cli
 from resnet_tf import evaluation
-from resnet_tf.data import CIFAR10_MEAN, CIFAR10_STD, CLASS_NAMES, load_cifar10, load_image_folder
+from resnet_tf.data import (
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CLASS_NAMES,
+    load_cifar10,
+    load_image_folder,
+    normalize_images,
+)
 from resnet_tf.data.cifar10 import DataError
 from resnet_tf.models import build_model
 
@@ -104,6 +111,30 @@ def test_report_numbers_agree_with_each_other(evaluated):
     assert confidences == sorted(confidences, reverse=True)
     assert report["images_per_s"] > 0
     assert report["tta"]["top5_accuracy"] >= report["tta"]["top1_accuracy"]
+
+
+def test_flip_translate_report_agrees_with_the_training_test_score(
+    run_dir, tiny_cifar_archive, tmp_path
+):
+    """evaluate.py and train.py's final test score average the same views with the same weights."""
+    report = evaluation.run_evaluation(
+        run_dir,
+        data_dir=str(tiny_cifar_archive),
+        output_dir=tmp_path,
+        batch_size=16,
+        tta="flip_translate",
+    )
+    _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
+    images = tf.data.Dataset.from_tensor_slices(normalize_images(x_test)).batch(16)
+    direct = evaluation.evaluate_saved_model(
+        run_dir / "checkpoints" / "best.keras", images, y_test, tta="flip_translate"
+    )
+    assert report["tta"]["name"] == "flip_translate"
+    # predict() and a plain loop may differ in the last float bit: allow one near-tie image
+    assert report["tta"]["top1_accuracy"] == pytest.approx(direct["accuracy"], abs=1.01 / 40)
+    assert report["tta"]["mean_loss"] == pytest.approx(direct["loss"], rel=1e-4)
+    assert report["tta"]["mean_loss"] != pytest.approx(report["mean_loss"], rel=1e-4)
+    assert "with flip_translate TTA" in evaluation.format_summary(report)
 
 
 def test_report_files_plots_and_summary(evaluated, run_dir):

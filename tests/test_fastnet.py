@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from resnet_tf import experiment, schedules
 from resnet_tf.config import load_config
-from resnet_tf.evaluation import evaluate_saved_model
+from resnet_tf.evaluation import evaluate_saved_model, shift_images
 from resnet_tf.models import build_model
 from resnet_tf.models.batch_norm import FusedBatchNormalization
 from resnet_tf.models.fastnet import FastNet, PatchWhitening, activate
@@ -131,6 +131,38 @@ def test_flip_tta_averages_the_logits_of_image_and_mirror(tmp_path):
     assert got["accuracy"] == pytest.approx(float((logits.argmax(1) == y).mean()))
     plain = evaluate_saved_model(tmp_path / "m.keras", data, y)
     assert got["loss"] != pytest.approx(plain["loss"])
+
+
+def test_shift_images_moves_content_one_pixel_and_reflects_the_edge():
+    x = np.arange(2 * 4 * 5 * 1, dtype="float32").reshape(2, 4, 5, 1)
+    down_right = shift_images(tf.constant(x), offset=0).numpy()
+    up_left = shift_images(tf.constant(x), offset=2).numpy()
+    assert down_right.shape == up_left.shape == x.shape
+    assert (down_right[:, 1:, 1:] == x[:, :-1, :-1]).all()
+    assert (up_left[:, :-1, :-1] == x[:, 1:, 1:]).all()
+    assert (down_right[:, 0, 1:] == x[:, 1, :-1]).all()  # row -1 is the reflection of row 1
+
+
+def test_flip_translate_tta_weights_six_views_like_numpy(tmp_path):
+    model = build_model("fastnet", width_multiplier=0.25)
+    x = correlated_images(20, seed=4)
+    model.adapt(x)
+    model.save(tmp_path / "m.keras")
+    y = np.arange(20) % 10
+    data = tf.data.Dataset.from_tensor_slices(x).batch(8)
+    got = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip_translate")
+
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    views = [(0.25, x), (0.25, x[:, :, ::-1])]
+    for offset in (0, 2):
+        moved = padded[:, offset : offset + 32, offset : offset + 32]
+        views += [(0.125, moved), (0.125, moved[:, :, ::-1])]
+    logits = sum(w * model.predict(v, verbose=0).astype("float64") for w, v in views)
+    z = logits - logits.max(1, keepdims=True)
+    loss = -(z - np.log(np.exp(z).sum(1, keepdims=True)))[np.arange(20), y].mean()
+    assert got["loss"] == pytest.approx(loss, rel=1e-4)
+    flip = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip")
+    assert got["loss"] != pytest.approx(flip["loss"], rel=1e-4)
 
 
 def test_fast_config_trains_end_to_end_with_whitening_and_tta(tiny_cifar_archive, tmp_path):
