@@ -119,17 +119,22 @@ def test_linear_schedule_warms_up_then_decays_to_the_final_fraction():
     assert lr(100) == pytest.approx(0.04)
 
 
-def test_flip_tta_averages_the_logits_of_image_and_mirror(tmp_path):
+def saved_tiny_fastnet(tmp_path: Path, seed: int):
+    """(model, its .keras file, 20 images, labels, the images as a batched dataset)."""
     model = build_model("fastnet", width_multiplier=0.25)
-    x = correlated_images(20, seed=3)
+    x = correlated_images(20, seed=seed)
     model.adapt(x)
     model.save(tmp_path / "m.keras")
-    y = np.arange(20) % 10
     data = tf.data.Dataset.from_tensor_slices(x).batch(8)
-    got = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip")
+    return model, tmp_path / "m.keras", x, np.arange(20) % 10, data
+
+
+def test_flip_tta_averages_the_logits_of_image_and_mirror(tmp_path):
+    model, path, x, y, data = saved_tiny_fastnet(tmp_path, seed=3)
+    got = evaluate_saved_model(path, data, y, tta="flip")
     logits = (model.predict(x, verbose=0) + model.predict(x[:, :, ::-1], verbose=0)) / 2
     assert got["accuracy"] == pytest.approx(float((logits.argmax(1) == y).mean()))
-    plain = evaluate_saved_model(tmp_path / "m.keras", data, y)
+    plain = evaluate_saved_model(path, data, y)
     assert got["loss"] != pytest.approx(plain["loss"])
 
 
@@ -144,13 +149,8 @@ def test_shift_images_moves_content_one_pixel_and_reflects_the_edge():
 
 
 def test_flip_translate_tta_weights_six_views_like_numpy(tmp_path):
-    model = build_model("fastnet", width_multiplier=0.25)
-    x = correlated_images(20, seed=4)
-    model.adapt(x)
-    model.save(tmp_path / "m.keras")
-    y = np.arange(20) % 10
-    data = tf.data.Dataset.from_tensor_slices(x).batch(8)
-    got = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip_translate")
+    model, path, x, y, data = saved_tiny_fastnet(tmp_path, seed=4)
+    got = evaluate_saved_model(path, data, y, tta="flip_translate")
 
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     views = [(0.25, x), (0.25, x[:, :, ::-1])]
@@ -161,7 +161,7 @@ def test_flip_translate_tta_weights_six_views_like_numpy(tmp_path):
     z = logits - logits.max(1, keepdims=True)
     loss = -(z - np.log(np.exp(z).sum(1, keepdims=True)))[np.arange(20), y].mean()
     assert got["loss"] == pytest.approx(loss, rel=1e-4)
-    flip = evaluate_saved_model(tmp_path / "m.keras", data, y, tta="flip")
+    flip = evaluate_saved_model(path, data, y, tta="flip")
     assert got["loss"] != pytest.approx(flip["loss"], rel=1e-4)
 
 
