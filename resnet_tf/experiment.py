@@ -169,6 +169,9 @@ def _train(
     metrics = _summarize(config, paths, result)
     if not dist.is_chief:
         return metrics
+    # Written before the test score too, so that a failure there cannot lose the training record.
+    metrics["command_wall_seconds"] = round(time.time() - started, 1)
+    write_json(paths.metrics, metrics)
     if result.status == "completed" and paths.best.exists():
         test_started = time.perf_counter()
         test = evaluate_saved_model(

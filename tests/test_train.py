@@ -272,6 +272,26 @@ def test_divergence_stops_with_a_clear_message(tiny_cifar_archive, tmp_path):
     assert int(last.optimizer.iterations) == 5  # the end of epoch 1
 
 
+def test_a_failing_test_score_keeps_the_training_record(tiny_cifar_archive, tmp_path, monkeypatch):
+    def broken_evaluation(*args, **kwargs):
+        raise RuntimeError("test evaluation broke")
+
+    monkeypatch.setattr(experiment, "evaluate_saved_model", broken_evaluation)
+    config = experiment.resolve_config(
+        str(ROOT / "configs" / "quick.yaml"),
+        TINY + ["train.epochs=1"],
+        str(tiny_cifar_archive),
+        str(tmp_path),
+        "no-test",
+    )
+    with pytest.raises(RuntimeError, match="test evaluation broke"):
+        experiment.start(config, None, argv=[], verbose=0)
+    metrics = json.loads((tmp_path / "no-test" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 1
+    assert "test_accuracy" not in metrics and metrics["command_wall_seconds"] > 0
+    assert (tmp_path / "no-test" / "checkpoints" / "best.keras").is_file()
+
+
 @pytest.mark.parametrize("policy", ["mixed_bfloat16"])
 def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy):
     args = tiny_args(
