@@ -41,6 +41,17 @@ def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
+def tiny_config(archive, out, name: str, epochs: int):
+    """The resolved config of TINY_RUN for `epochs` epochs into out/name."""
+    return experiment.resolve_config(
+        str(ROOT / "configs" / "quick.yaml"),
+        TINY + [f"train.epochs={epochs}"],
+        str(archive),
+        str(out),
+        name,
+    )
+
+
 def test_two_epoch_run_writes_every_file(finished_run):
     run = finished_run
     for name in (
@@ -145,13 +156,7 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(
             if epoch == 0:
                 raise KeyboardInterrupt
 
-    config = experiment.resolve_config(
-        str(ROOT / "configs" / "quick.yaml"),
-        TINY + ["train.epochs=2"],
-        str(tiny_cifar_archive),
-        str(tmp_path),
-        "broken",
-    )
+    config = tiny_config(tiny_cifar_archive, tmp_path, "broken", epochs=2)
     metrics = experiment.start(config, None, argv=[], verbose=0, callbacks=[CtrlCAfterFirstEpoch()])
     assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 1
     assert "python train.py --resume" in capsys.readouterr().out
@@ -255,13 +260,7 @@ def test_divergence_stops_with_a_clear_message(tiny_cifar_archive, tmp_path):
                 weight = self.model.trainable_variables[0]
                 weight.assign(np.full(weight.shape, np.nan, np.float32))
 
-    config = experiment.resolve_config(
-        str(ROOT / "configs" / "quick.yaml"),
-        TINY + ["train.epochs=4"],
-        str(tiny_cifar_archive),
-        str(tmp_path),
-        "boom",
-    )
+    config = tiny_config(tiny_cifar_archive, tmp_path, "boom", epochs=4)
     with pytest.raises(training.TrainingError, match=r"NaN/inf in epoch 2; stopped"):
         experiment.start(config, None, argv=[], verbose=0, callbacks=[PoisonInSecondEpoch()])
     run = tmp_path / "boom"
@@ -277,13 +276,7 @@ def test_a_failing_test_score_keeps_the_training_record(tiny_cifar_archive, tmp_
         raise RuntimeError("test evaluation broke")
 
     monkeypatch.setattr(experiment, "evaluate_saved_model", broken_evaluation)
-    config = experiment.resolve_config(
-        str(ROOT / "configs" / "quick.yaml"),
-        TINY + ["train.epochs=1"],
-        str(tiny_cifar_archive),
-        str(tmp_path),
-        "no-test",
-    )
+    config = tiny_config(tiny_cifar_archive, tmp_path, "no-test", epochs=1)
     with pytest.raises(RuntimeError, match="test evaluation broke"):
         experiment.start(config, None, argv=[], verbose=0)
     metrics = json.loads((tmp_path / "no-test" / "metrics.json").read_text())
