@@ -17,6 +17,7 @@ from tiny_run import child_env
 import evaluate as evaluate_cli
 import train as train_cli
 from resnet_tf import evaluation
+from resnet_tf.config import load_config
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -394,3 +395,10 @@ def test_command_line_prints_no_traceback(bad_checkpoints):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(path) in errors[0]
     assert result.stdout == ""
+
+
+def test_every_tta_is_accepted_by_the_command_line_and_the_config():
+    """evaluate.py lists the TTA choices itself (it parses before importing TensorFlow)."""
+    for tta in evaluation.TTA_CHOICES:
+        assert evaluate_cli.parse_args(["--checkpoint", "x", "--tta", tta]).tta == tta
+        assert load_config(None, [f"train.test_tta={tta}"]).train.test_tta == tta
