@@ -1,7 +1,8 @@
 """resnet_tf: train, checkpoint, plot and evaluate ResNets on CIFAR-10 with TensorFlow/Keras.
 
-Importing the package registers its custom Keras objects (blocks, ResNet, the lr schedule and the
-loss), so a checkpoint loads with plain `keras.models.load_model` after `import resnet_tf`.
+Importing the package registers its custom Keras objects (blocks, ResNet, FastNet, the lr
+schedule, the optimizer and the loss), so a checkpoint loads with plain
+`keras.models.load_model` after `import resnet_tf`.
 """
 
 import os as _os
@@ -15,4 +16,4 @@ __version__ = "0.1.0"
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-from resnet_tf import losses, models, schedules  # noqa: E402,F401  (registration)
+from resnet_tf import losses, models, optimizers, schedules  # noqa: E402,F401  (registration)

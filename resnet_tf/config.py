@@ -36,11 +36,16 @@ class ModelConfig:
     bn_epsilon: float = field(default=1e-5, metadata=_range(0.0, 1.0, lo_open=True))
     # Scales every stage's (or group's) channel count: 0.5 is a quarter of the conv work.
     width_multiplier: float = field(default=1.0, metadata=_range(0.0, 16.0, lo_open=True))
+    # Fast nets: each 3x3 conv starts as the identity on its first input channels (Dirac).
+    identity_init: bool = False
 
 
 @dataclass
 class AugmentConfig:
     flip: bool = True
+    # random: each image flipped with probability 1/2 in each epoch; alternate: a random half
+    # in even epochs and the other half in odd ones, so each image is seen both ways.
+    flip_mode: Literal["random", "alternate"] = "random"
     crop_padding: int = field(default=4, metadata=_range(0, 16))
     crop_mode: Literal["zero", "reflect"] = "zero"
     cutout: int = field(default=0, metadata=_range(0, 32))
@@ -69,6 +74,9 @@ class OptimizerConfig:
     beta_1: float = field(default=0.9, metadata=_range(0.0, 1.0))
     beta_2: float = field(default=0.999, metadata=_range(0.0, 1.0))
     epsilon: float = field(default=1e-7, metadata=_range(0.0, 1.0, lo_open=True))
+    # sgd: the batch-norm shifts (beta) train with this times the lr; their weight decay per
+    # step stays that of the other weights (airbench uses 64).
+    bn_bias_lr_multiplier: float = field(default=1.0, metadata=_range(0.0, 1000.0, lo_open=True))
 
 
 @dataclass
@@ -102,6 +110,10 @@ class TrainConfig:
     # Test-time augmentation for the final test score: flip averages the logits of each test
     # image and its mirror image; flip_translate adds both moved by 1 px (6 views).
     test_tta: Literal["none", "flip", "flip_translate"] = "none"
+    # Lookahead: every this many steps (and at each epoch end), the weights move to a slow
+    # average of themselves whose decay grows as lookahead_max_decay * progress**3; 0: off.
+    lookahead_every: int = field(default=0, metadata=_range(0, 100000))
+    lookahead_max_decay: float = field(default=0.774, metadata=_range(0.0, 1.0))
 
 
 @dataclass
@@ -263,6 +275,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 def _check_whole(config: Config) -> None:
     """Checks that involve more than one key, or names known only to other modules."""
     from resnet_tf.models import MODEL_NAMES  # late: importing Keras is slow
+    from resnet_tf.models.registry import FAST_NETS
 
     if config.model.name not in MODEL_NAMES:
         close = difflib.get_close_matches(config.model.name, MODEL_NAMES, n=1)
@@ -275,6 +288,22 @@ def _check_whole(config: Config) -> None:
         raise ConfigError(
             "runtime.jit_compile: XLA cannot run with runtime.deterministic: true "
             "(TensorFlow refuses it); set one of them to false"
+        )
+    if config.model.identity_init and config.model.name not in FAST_NETS:
+        raise ConfigError(
+            f"model.identity_init: only the fastnet models have it, found true with "
+            f"model.name {config.model.name!r}"
+        )
+    optimizer = config.train.optimizer
+    if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name != "sgd":
+        raise ConfigError(
+            f"train.optimizer.bn_bias_lr_multiplier: only sgd has it (Adam's steps ignore a "
+            f"gradient's scale), found {optimizer.bn_bias_lr_multiplier} with {optimizer.name!r}"
+        )
+    if config.train.lookahead_every and config.train.steps_per_execution > 1:
+        raise ConfigError(
+            "train.lookahead_every: Lookahead runs between steps, so it needs "
+            f"train.steps_per_execution 1, found {config.train.steps_per_execution}"
         )
     schedule = config.train.schedule
     if schedule.warmup_epochs >= config.train.epochs and schedule.warmup_epochs > 0:

@@ -215,7 +215,7 @@ def _summarize(config: Config, paths: RunPaths, result: training.TrainResult) ->
         "epochs_planned": config.train.epochs,
         "best_val_accuracy": best["val_accuracy"] if best else None,
         "best_epoch": best["epoch"] if best else None,
-        "final_val_accuracy": rows[-1]["val_accuracy"] if rows else None,
+        "final_val_accuracy": scored[-1]["val_accuracy"] if scored else None,
         "final_train_accuracy": rows[-1]["accuracy"] if rows else None,
         # Summed over the epochs, so it stays right across resumed sessions.
         "train_seconds": round(sum(r["epoch_seconds"] for r in rows), 1),
@@ -235,7 +235,9 @@ def _report(paths: RunPaths, metrics: dict, result: training.TrainResult) -> Non
         f"epochs, {metrics['train_seconds']:.0f} s of training "
         f"(this session {result.wall_seconds:.0f} s wall)",
         f"  validation accuracy: best {pct(metrics['best_val_accuracy'])} "
-        f"(epoch {metrics['best_epoch']}), final {pct(metrics['final_val_accuracy'])}",
+        f"(epoch {metrics['best_epoch']}), final {pct(metrics['final_val_accuracy'])}"
+        if metrics["best_epoch"] is not None
+        else "  no validation split (data.val_size 0): best.keras is the last epoch",
     ]
     if "test_accuracy" in metrics:
         lines.append(

@@ -25,6 +25,7 @@ from resnet_tf.config import Config, TrainConfig
 from resnet_tf.distribute import Distribution, shard_by_data
 from resnet_tf.losses import SparseCrossEntropy
 from resnet_tf.models import build_model
+from resnet_tf.optimizers import SGD, Lookahead, is_bn_bias
 from resnet_tf.plots import plot_accuracy_loss
 from resnet_tf.run_dir import RunPaths, atomic_save, read_history, write_history
 from resnet_tf.schedules import LearningRate, make_schedule
@@ -40,8 +41,11 @@ class TrainingError(RuntimeError):
 def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:
     o = train.optimizer
     if o.name == "sgd":
-        return keras.optimizers.SGD(
-            learning_rate=schedule, momentum=o.momentum, nesterov=o.nesterov
+        return SGD(
+            learning_rate=schedule,
+            momentum=o.momentum,
+            nesterov=o.nesterov,
+            bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
         )
     if o.name == "adam":
         return keras.optimizers.Adam(
@@ -56,13 +60,18 @@ def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimize
     )
 
 
-def add_l2_penalty(model: keras.Model, weight_decay: float) -> None:
+def add_l2_penalty(
+    model: keras.Model, weight_decay: float, bn_bias_lr_multiplier: float = 1.0
+) -> None:
     """PyTorch's coupled weight decay (gradient += wd * w, on every weight) as an L2 loss term
-    wd/2 * ||w||^2, so that the recipes' numbers (e.g. 5e-4 for SGD) mean what they say."""
+    wd/2 * ||w||^2, so that the recipes' numbers (e.g. 5e-4 for SGD) mean what they say.
+
+    BN shifts with a larger lr get a smaller penalty, so they decay as fast as the rest."""
     if weight_decay <= 0:
         return
     for variable in model.trainable_variables:
-        variable.regularizer = keras.regularizers.L2(weight_decay / 2)
+        scale = bn_bias_lr_multiplier if is_bn_bias(variable) else 1.0
+        variable.regularizer = keras.regularizers.L2(weight_decay / 2 / scale)
 
 
 def compile_model(
@@ -71,7 +80,7 @@ def compile_model(
     train = config.train
     schedule = make_schedule(train, steps_per_epoch)
     if train.optimizer.name in ("sgd", "adam"):
-        add_l2_penalty(model, train.optimizer.weight_decay)
+        add_l2_penalty(model, train.optimizer.weight_decay, train.optimizer.bn_bias_lr_multiplier)
     model.compile(
         optimizer=make_optimizer(train, schedule),
         loss=SparseCrossEntropy(num_classes=num_classes, label_smoothing=train.label_smoothing),
@@ -156,6 +165,7 @@ def train_dataset(config: Config, splits: Splits, start_epoch: int) -> tf.data.D
         start_epoch=start_epoch,
         normalization=config.data.normalization,
         flip=aug.flip,
+        flip_mode=aug.flip_mode,
         crop_padding=aug.crop_padding,
         crop_mode=aug.crop_mode,
         cutout=aug.cutout,
@@ -183,6 +193,7 @@ def new_model(config: Config, num_classes: int = 10) -> keras.Model:
         bn_momentum=m.bn_momentum,
         bn_epsilon=m.bn_epsilon,
         width_multiplier=m.width_multiplier,
+        identity_init=m.identity_init,
     )
 
 
@@ -341,6 +352,14 @@ def fit(
         has_validation=has_validation,
     )
     all_callbacks = [recorder, *(callbacks or [])]
+    if config.train.lookahead_every:
+        lookahead = Lookahead(
+            config.train.lookahead_every,
+            total_steps=spe * config.train.epochs,
+            steps_per_epoch=spe,
+            max_decay=config.train.lookahead_max_decay,
+        )
+        all_callbacks.insert(0, lookahead)
     if dist.is_chief:
         all_callbacks.insert(
             1,

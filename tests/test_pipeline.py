@@ -198,6 +198,32 @@ def test_random_flip_mirrors_some_images_and_leaves_the_rest():
     assert flipped[mirrored][0, 0, 0].tolist() == images[mirrored][0, 0, 31].tolist()
 
 
+def test_alternating_flip_shows_each_image_both_ways_in_two_epochs():
+    """Epochs 0 and 2 flip the same random half; epochs 1 and 3 the other half."""
+    images = random_images(64)
+    y = np.arange(64)  # labels identify the images after shuffling
+    options = dict(NO_AUGMENTATION, flip=True, flip_mode="alternate")
+    dataset = make_train_dataset(images, y, batch_size=64, seed=5, **options)
+    with pytest.raises(ValueError, match="flip_mode must be one of"):
+        make_train_dataset(images, y, batch_size=64, seed=5, flip_mode="sometimes")
+    images = images.astype(np.float32) / 255  # as normalization "none" gives them
+
+    def flipped_in(batch):
+        out, labels = batch
+        assert all(
+            np.array_equal(o, images[k]) or np.array_equal(o, images[k][:, ::-1])
+            for o, k in zip(out, labels)
+        )
+        mirrored = [np.array_equal(o, images[k][:, ::-1]) for o, k in zip(out, labels)]
+        return np.array(mirrored)[np.argsort(labels)]
+
+    epochs = [flipped_in(batch) for batch in take_batches(dataset, 4)]
+    assert 16 < epochs[0].sum() < 48
+    np.testing.assert_array_equal(epochs[1], ~epochs[0])
+    np.testing.assert_array_equal(epochs[2], epochs[0])
+    np.testing.assert_array_equal(epochs[3], ~epochs[0])
+
+
 def test_crop_with_zero_padding_is_identity():
     images = random_images(8)
     np.testing.assert_array_equal(random_crop(tf.constant(images), SEED, 0).numpy(), images)

@@ -24,6 +24,7 @@ from resnet_tf.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMA
 
 NORMALIZATIONS = ("cifar10", "imagenet", "none")
 CROP_MODES = ("zero", "reflect")
+FLIP_MODES = ("random", "alternate")
 
 # Independent random streams derived from the per-epoch seed.
 _SHUFFLE_STREAM = 0
@@ -89,6 +90,17 @@ def random_flip(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
 
 
+def alternating_flip(
+    images: tf.Tensor, indices: tf.Tensor, first_flips: tf.Tensor, epoch: tf.Tensor
+) -> tf.Tensor:
+    """Mirror image i if first_flips[i] in even epochs, and if not in odd ones (airbench's
+    alternating flip): every image is seen both ways in any two consecutive epochs, which
+    random flips only give on average."""
+    odd_epoch = tf.math.floormod(epoch, 2) == 1
+    flip = tf.math.logical_xor(tf.gather(first_flips, indices), odd_epoch)
+    return tf.where(flip[:, None, None, None], tf.reverse(images, axis=[2]), images)
+
+
 def random_crop(images: tf.Tensor, seed: tf.Tensor, padding: int, mode: str = "zero") -> tf.Tensor:
     """Pad each side by `padding` px (zeros or reflection) and crop back to size at a random offset.
 
@@ -149,6 +161,7 @@ def make_train_dataset(
     start_epoch: int = 0,
     normalization: str = "cifar10",
     flip: bool = True,
+    flip_mode: str = "random",
     crop_padding: int = 4,
     crop_mode: str = "zero",
     cutout: int = 0,
@@ -159,7 +172,8 @@ def make_train_dataset(
     remainder dropped (see steps_per_epoch), augmentations seeded by (seed, e, batch index).
     The first batch yielded is the first batch of epoch `start_epoch`, so resuming at epoch k
     reproduces an uninterrupted run. Padding happens on raw pixels (zero mode pads black),
-    normalization follows, and cutout comes last (its zeros are the mean colour).
+    normalization follows, and cutout comes last (its zeros are the mean colour). flip_mode
+    "alternate" flips a random half of the images in even epochs and the other half in odd ones.
     """
     x, labels = _check_images_and_labels(x, y)
     n_images = x.shape[0]
@@ -167,6 +181,8 @@ def make_train_dataset(
     _mean_and_std(normalization)  # fail now, not inside the pipeline
     if crop_mode not in CROP_MODES:
         raise ValueError(f"crop_mode must be one of {CROP_MODES}, found {crop_mode!r}")
+    if flip_mode not in FLIP_MODES:
+        raise ValueError(f"flip_mode must be one of {FLIP_MODES}, found {flip_mode!r}")
     if crop_padding < 0 or cutout < 0:
         raise ValueError(f"crop_padding and cutout must be >= 0, found {crop_padding} and {cutout}")
     if start_epoch < 0:
@@ -174,6 +190,8 @@ def make_train_dataset(
 
     all_images = tf.convert_to_tensor(x)
     all_labels = tf.convert_to_tensor(labels)
+    run_seed = _epoch_seed(seed, tf.constant(-1))  # for choices made once per run
+    first_flips = tf.random.stateless_uniform([n_images], seed=run_seed) < 0.5
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         epoch_seed = _epoch_seed(seed, epoch)
@@ -191,7 +209,9 @@ def make_train_dataset(
             _derive_seed(_epoch_seed(seed, epoch), _AUGMENT_STREAM), batch_index
         )
         images = tf.gather(all_images, indices)
-        if flip:
+        if flip and flip_mode == "alternate":
+            images = alternating_flip(images, indices, first_flips, epoch)
+        elif flip:
             images = random_flip(images, _derive_seed(batch_seed, _FLIP_STREAM))
         images = random_crop(
             images, _derive_seed(batch_seed, _CROP_STREAM), crop_padding, crop_mode

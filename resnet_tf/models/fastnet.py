@@ -101,11 +101,13 @@ class ConvGroup(keras.layers.Layer):
         bn_momentum: float = 0.6,
         bn_epsilon: float = 1e-5,
         activation: str = "gelu",
+        identity_init: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_activation(activation)
         self.activation = activation
+        self.identity_init = bool(identity_init)
         self.filters = int(filters)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
@@ -121,6 +123,9 @@ class ConvGroup(keras.layers.Layer):
         self.bn1.build(shape)
         self.conv2.build(shape)
         self.bn2.build(shape)
+        if self.identity_init:
+            start_as_identity(self.conv1)
+            start_as_identity(self.conv2)
 
     def call(self, inputs, training=None):
         x = self.bn1(self.pool(self.conv1(inputs)), training=training)
@@ -139,7 +144,20 @@ class ConvGroup(keras.layers.Layer):
             "bn_momentum": self.bn_momentum,
             "bn_epsilon": self.bn_epsilon,
             "activation": self.activation,
+            "identity_init": self.identity_init,
         }
+
+
+def start_as_identity(conv: keras.layers.Conv2D) -> None:
+    """Make a conv's first min(in, out) filters pass their input channel through unchanged
+    (a Dirac kernel), keeping the random init for the rest: the net starts close to a shallow
+    one and trains faster early on (airbench's identity init)."""
+    kernel = ops.convert_to_numpy(conv.kernel).copy()
+    size, _, channels_in, channels_out = kernel.shape
+    n = min(channels_in, channels_out)
+    kernel[:, :, :, :n] = 0.0
+    kernel[size // 2, size // 2, np.arange(n), np.arange(n)] = 1.0
+    conv.kernel.assign(kernel)
 
 
 ACTIVATIONS = ("gelu", "relu")
@@ -180,11 +198,13 @@ class FastNet(keras.Model):
         bn_epsilon: float = 1e-5,
         logit_scale: float = 1 / 9,
         activation: str = "gelu",
+        identity_init: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_activation(activation)
         self.activation = activation
+        self.identity_init = bool(identity_init)
         self.widths = [int(w) for w in widths]
         self.num_classes = int(num_classes)
         self.bn_momentum = float(bn_momentum)
@@ -197,6 +217,7 @@ class FastNet(keras.Model):
                 bn_momentum,
                 bn_epsilon,
                 activation,
+                identity_init,
                 name=f"group{i + 1}",
                 dtype=self.dtype_policy,
             )
@@ -235,6 +256,7 @@ class FastNet(keras.Model):
                 "bn_epsilon": self.bn_epsilon,
                 "logit_scale": self.logit_scale,
                 "activation": self.activation,
+                "identity_init": self.identity_init,
             }
         )
         return config

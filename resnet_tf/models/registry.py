@@ -69,6 +69,7 @@ OPTION_DEFAULTS = {
     "bn_momentum": 0.9,  # Keras meaning; equals PyTorch's momentum=0.1
     "bn_epsilon": 1e-5,
     "width_multiplier": 1.0,
+    "identity_init": False,  # fast nets only
 }
 
 
@@ -111,6 +112,10 @@ def _validated_options(options: dict) -> dict:
             "Option 'zero_init_residual' must be True or False, "
             f"got {merged['zero_init_residual']!r}"
         )
+    if not isinstance(merged["identity_init"], bool):
+        raise ValueError(
+            f"Option 'identity_init' must be True or False, got {merged['identity_init']!r}"
+        )
     merged["bn_momentum"] = _number_option(merged, "bn_momentum", 0.0, 1.0)
     merged["bn_epsilon"] = _number_option(merged, "bn_epsilon", 0.0)
     merged["width_multiplier"] = _number_option(merged, "width_multiplier", 0.0)
@@ -123,7 +128,8 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     Options: stem ("cifar": 3x3/1 conv, no pooling, or seed_resnet18's own
     tutorial stem; "imagenet": 7x7/2 conv + 3x3/2 max-pool), zero_init_residual
     (bool, False), bn_momentum (Keras meaning, 0.9 = PyTorch's 0.1), bn_epsilon
-    (1e-5), width_multiplier (scales every stage's channel count, 1.0).
+    (1e-5), width_multiplier (scales every stage's channel count, 1.0), identity_init (fast
+    nets: 3x3 convs start as Dirac kernels, False).
     """
     check_model_name(name)
     if (
@@ -135,6 +141,8 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     opts = _validated_options(options)
     if name in FAST_NETS:
         return _build_fast_net(name, int(num_classes), opts)
+    if opts["identity_init"]:
+        raise ValueError(f"Option 'identity_init' is for the fast nets ({', '.join(FAST_NETS)})")
     arch = ARCHITECTURES[name]
     widths = [max(1, round(width * opts["width_multiplier"])) for width in arch.stage_widths]
     model = ResNet(
@@ -169,6 +177,7 @@ def _build_fast_net(name: str, num_classes: int, opts: dict) -> keras.Model:
         num_classes=num_classes,
         bn_momentum=opts["bn_momentum"],
         bn_epsilon=opts["bn_epsilon"],
+        identity_init=opts["identity_init"],
         name=name,
     )
     model.build((None, *DEFAULT_INPUT_SHAPE))
