@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tiny_run import tiny_fast_config
 
 from resnet_tf import experiment, schedules
 from resnet_tf.config import load_config
@@ -167,19 +168,7 @@ def test_flip_translate_tta_weights_six_views_like_numpy(tmp_path):
 
 def test_fast_config_trains_end_to_end_with_whitening_and_tta(tiny_cifar_archive, tmp_path):
     """configs/fast.yaml as shipped, shrunk: whitening set from the data, TTA test score."""
-    config = experiment.resolve_config(
-        str(REPO_ROOT / "configs" / "fast.yaml"),
-        [
-            "model.width_multiplier=0.25",
-            "data.subset=200",
-            "data.val_size=40",
-            "train.epochs=2",
-            "train.batch_size=80",
-        ],
-        data_dir=str(tiny_cifar_archive),
-        output_dir=str(tmp_path),
-        name="fast",
-    )
+    config = tiny_fast_config(tiny_cifar_archive, tmp_path, "fast", ["train.batch_size=80"])
     assert config.train.test_tta == "flip" and config.model.name == "fastnet_relu"
     metrics = experiment.start(config, None, argv=["train.py"], verbose=0)
     assert metrics["status"] == "completed" and metrics["test_tta"] == "flip"

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
+from tiny_run import tiny_fast_config
 
 from resnet_tf import training
 from resnet_tf.config import ConfigError, load_config
 from resnet_tf.models import build_model
 from resnet_tf.models.fastnet import FastNet
 from resnet_tf.optimizers import SGD, Lookahead
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_sgd_gives_bn_shifts_the_multiplied_lr_and_nothing_else():
@@ -120,25 +117,16 @@ def test_a_resumed_run_with_all_the_extras_equals_an_unbroken_one(tiny_cifar_arc
                 raise KeyboardInterrupt
 
     def run(name, callbacks):
-        config = experiment.resolve_config(
-            str(REPO_ROOT / "configs" / "fast.yaml"),
-            [
-                "model.width_multiplier=0.25",
-                "model.identity_init=true",
-                "data.subset=200",
-                "data.val_size=40",
-                "data.augment.flip_mode=alternate",
-                "train.epochs=2",
-                "train.batch_size=32",
-                "train.optimizer.bn_bias_lr_multiplier=64",
-                "train.lookahead_every=3",
-                "train.test_tta=none",
-                "runtime.deterministic=true",
-            ],
-            str(tiny_cifar_archive),
-            str(tmp_path),
-            name,
-        )
+        extras = [
+            "model.identity_init=true",
+            "data.augment.flip_mode=alternate",
+            "train.batch_size=32",
+            "train.optimizer.bn_bias_lr_multiplier=64",
+            "train.lookahead_every=3",
+            "train.test_tta=none",
+            "runtime.deterministic=true",
+        ]
+        config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
         return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
 
     assert run("whole", [])["status"] == "completed"

@@ -34,6 +34,18 @@ def tiny_run_args(archive, out, name, epochs=2, extra=()) -> list[str]:
     ]
 
 
+# configs/fast.yaml shrunk: a quarter-width FastNet on 160 tiny-archive images, 2 epochs.
+TINY_FAST = ["model.width_multiplier=0.25", "data.subset=200", "data.val_size=40", "train.epochs=2"]
+
+
+def tiny_fast_config(archive, out, name, extra=()):
+    """The resolved config of TINY_FAST (plus `extra` overrides) into out/name."""
+    from resnet_tf import experiment  # late: it imports TensorFlow
+
+    fast = str(REPO_ROOT / "configs" / "fast.yaml")
+    return experiment.resolve_config(fast, [*TINY_FAST, *extra], str(archive), str(out), name)
+
+
 def child_env(extra: dict | None = None) -> dict:
     """The environment for a Python child process that imports this repository."""
     quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
