@@ -352,14 +352,6 @@ def fit(
         has_validation=has_validation,
     )
     all_callbacks = [recorder, *(callbacks or [])]
-    if config.train.lookahead_every:
-        lookahead = Lookahead(
-            config.train.lookahead_every,
-            total_steps=spe * config.train.epochs,
-            steps_per_epoch=spe,
-            max_decay=config.train.lookahead_max_decay,
-        )
-        all_callbacks.insert(0, lookahead)
     if dist.is_chief:
         all_callbacks.insert(
             1,
@@ -367,6 +359,14 @@ def fit(
                 log_dir=str(paths.tensorboard), write_graph=False, update_freq="epoch"
             ),
         )
+    if config.train.lookahead_every:  # first, so that every other callback sees its weights
+        lookahead = Lookahead(
+            config.train.lookahead_every,
+            total_steps=spe * config.train.epochs,
+            steps_per_epoch=spe,
+            max_decay=config.train.lookahead_max_decay,
+        )
+        all_callbacks.insert(0, lookahead)
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.perf_counter()
