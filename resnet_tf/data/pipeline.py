@@ -190,8 +190,9 @@ def make_train_dataset(
 
     all_images = tf.convert_to_tensor(x)
     all_labels = tf.convert_to_tensor(labels)
-    run_seed = _epoch_seed(seed, tf.constant(-1))  # for choices made once per run
-    first_flips = tf.random.stateless_uniform([n_images], seed=run_seed) < 0.5
+    if flip and flip_mode == "alternate":  # which half is mirrored in even epochs, per run
+        run_seed = _epoch_seed(seed, tf.constant(-1))
+        first_flips = tf.random.stateless_uniform([n_images], seed=run_seed) < 0.5
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         epoch_seed = _epoch_seed(seed, epoch)
