@@ -38,6 +38,9 @@ class ModelConfig:
     width_multiplier: float = field(default=1.0, metadata=_range(0.0, 16.0, lo_open=True))
     # Fast nets: each 3x3 conv starts as the identity on its first input channels (Dirac).
     identity_init: bool = False
+    # Fast nets: he_normal (He fan_out convs, Keras' Glorot classifier) or fan_in_uniform
+    # (uniform in +-1/sqrt(fan_in) everywhere: PyTorch's default, the init airbench is tuned for).
+    kernel_init: Literal["he_normal", "fan_in_uniform"] = "he_normal"
 
 
 @dataclass
@@ -293,6 +296,11 @@ def _check_whole(config: Config) -> None:
         raise ConfigError(
             f"model.identity_init: only the fastnet models have it, found true with "
             f"model.name {config.model.name!r}"
+        )
+    if config.model.kernel_init != "he_normal" and config.model.name not in FAST_NETS:
+        raise ConfigError(
+            f"model.kernel_init: only the fastnet models have a choice, found "
+            f"{config.model.kernel_init!r} with model.name {config.model.name!r}"
         )
     optimizer = config.train.optimizer
     if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name != "sgd":

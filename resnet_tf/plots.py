@@ -147,19 +147,19 @@ def plot_confident_mistakes(
 
 def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     """Validation accuracy after each epoch against cumulative training minutes, one line per
-    run (resnet_tf.summarize.RunSummary), with each run's final test accuracy as a star."""
+    run (resnet_tf.summarize.RunSummary), with each run's final test accuracy as a star. Runs
+    without a validation split show their training accuracy, dashed."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:
-        (line,) = ax.plot(
-            run.minutes, [r["val_accuracy"] for r in run.rows], "o-", ms=3, label=run.name
-        )
+        style, label = ("o-", run.name) if run.has_validation else ("o--", f"{run.name} (train)")
+        (line,) = ax.plot(run.minutes, run.curve, style, ms=3, label=label)
         test = run.metrics.get("test_accuracy")
         if test is not None and run.minutes:
             ax.plot(run.minutes[-1], test, "*", ms=11, color=line.get_color())
     ax.axhline(target, color="grey", ls="--", lw=1)
     ax.text(0.01, target, f" {target:.0%}", va="bottom", transform=ax.get_yaxis_transform())
     ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("validation accuracy (stars: test)")
+    ax.set_ylabel("validation accuracy (dashed: training; stars: test)")
     ax.set_ylim(max(0.0, min(0.5, target - 0.4)), 1.0)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)

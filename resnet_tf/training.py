@@ -194,6 +194,7 @@ def new_model(config: Config, num_classes: int = 10) -> keras.Model:
         bn_epsilon=m.bn_epsilon,
         width_multiplier=m.width_multiplier,
         identity_init=m.identity_init,
+        kernel_init=m.kernel_init,
     )
 
 

@@ -1,4 +1,4 @@
-"""The fast recipe's optimizer extras: the BN-shift lr multiplier, Lookahead, identity init."""
+"""The fast recipe's extras: the BN-shift lr multiplier, Lookahead, identity init, kernel init."""
 
 from __future__ import annotations
 
@@ -85,10 +85,30 @@ def test_identity_init_makes_dirac_filters_and_keeps_the_rest_random():
         build_model("resnet20", identity_init=True)
 
 
+def test_fan_in_uniform_init_draws_within_pytorchs_bound_and_defaults_stay_he():
+    small = build_model("fastnet", width_multiplier=0.5, kernel_init="fan_in_uniform")
+    default = build_model("fastnet", width_multiplier=0.5)
+    for layer in ("conv1", "conv2"):
+        kernel = keras.ops.convert_to_numpy(getattr(small.groups[1], layer).kernel)
+        bound = 1 / np.sqrt(np.prod(kernel.shape[:3]))  # 1/sqrt(fan_in)
+        assert np.abs(kernel).max() <= bound
+        assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)  # uniform's std
+        he = keras.ops.convert_to_numpy(getattr(default.groups[1], layer).kernel)
+        assert he.std() == pytest.approx(np.sqrt(2 / (9 * kernel.shape[3])), rel=0.05)
+    head = keras.ops.convert_to_numpy(small.classifier.kernel)  # 128 in, 10 out
+    assert np.abs(head).max() <= 1 / np.sqrt(128) < np.abs(default.classifier.kernel).max()
+    assert FastNet.from_config(small.get_config()).groups[0].kernel_init == "fan_in_uniform"
+    with pytest.raises(ValueError, match="kernel_init"):
+        build_model("resnet20", kernel_init="fan_in_uniform")
+    with pytest.raises(ValueError, match="kernel_init"):
+        build_model("fastnet", kernel_init="xavier")
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
         (["model.name=resnet20", "model.identity_init=true"], "model.identity_init: only"),
+        (["model.name=resnet20", "model.kernel_init=fan_in_uniform"], "model.kernel_init: only"),
         (
             ["train.optimizer.name=adam", "train.optimizer.bn_bias_lr_multiplier=64"],
             "train.optimizer.bn_bias_lr_multiplier: only sgd",

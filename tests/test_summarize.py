@@ -53,6 +53,14 @@ def test_table_has_a_row_per_seed_and_the_median_and_range(tmp_path, capsys):
     assert summarize.load_run(folders[0]).minutes == [2.0, 4.0]
 
 
+def test_a_run_without_validation_shows_its_training_accuracy(tmp_path, capsys):
+    folder = fake_run(tmp_path, "all50k", 0, [float("nan")] * 2, 0.94, 3000.0)
+    run = summarize.load_run(folder)
+    assert not run.has_validation and run.curve == [0.5, 0.5]
+    assert summarize.main([str(folder), "--plot", str(tmp_path / "p.png")]) == 0
+    assert "| (no validation split; training accuracy) 50.0%, 50.0% |" in capsys.readouterr().out
+
+
 def test_a_folder_that_is_not_a_finished_run_is_one_line_and_exit_1(tmp_path, capsys):
     assert summarize.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err

@@ -41,15 +41,16 @@ def conv2d(
     padding: str = "same",
     name: str | None = None,
     dtype=None,
+    kernel_initializer: keras.initializers.Initializer | None = None,
 ) -> keras.layers.Conv2D:
-    """A Conv2D with this project's defaults (He fan_out init, no bias)."""
+    """A Conv2D with this project's defaults (He fan_out init unless given, no bias)."""
     return keras.layers.Conv2D(
         filters,
         kernel_size,
         strides=strides,
         padding=padding,
         use_bias=use_bias,
-        kernel_initializer=conv_kernel_initializer(),
+        kernel_initializer=kernel_initializer or conv_kernel_initializer(),
         name=name,
         dtype=dtype,
     )

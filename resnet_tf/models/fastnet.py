@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from resnet_tf.models.blocks import batch_norm, conv2d
+from resnet_tf.models.blocks import batch_norm, conv2d, conv_kernel_initializer
 
 
 @keras.saving.register_keras_serializable(package="resnet_tf")
@@ -102,19 +102,33 @@ class ConvGroup(keras.layers.Layer):
         bn_epsilon: float = 1e-5,
         activation: str = "gelu",
         identity_init: bool = False,
+        kernel_init: str = "he_normal",
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_activation(activation)
         self.activation = activation
         self.identity_init = bool(identity_init)
+        self.kernel_init = kernel_init
         self.filters = int(filters)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
-        self.conv1 = conv2d(self.filters, 3, name="conv1", dtype=self.dtype_policy)
+        self.conv1 = conv2d(
+            self.filters,
+            3,
+            name="conv1",
+            dtype=self.dtype_policy,
+            kernel_initializer=conv_initializer(kernel_init),
+        )
         self.pool = keras.layers.MaxPooling2D(2, dtype=self.dtype_policy)
         self.bn1 = _shift_only_bn(self.bn_momentum, self.bn_epsilon, "bn1", self.dtype_policy)
-        self.conv2 = conv2d(self.filters, 3, name="conv2", dtype=self.dtype_policy)
+        self.conv2 = conv2d(
+            self.filters,
+            3,
+            name="conv2",
+            dtype=self.dtype_policy,
+            kernel_initializer=conv_initializer(kernel_init),
+        )
         self.bn2 = _shift_only_bn(self.bn_momentum, self.bn_epsilon, "bn2", self.dtype_policy)
 
     def build(self, input_shape):
@@ -145,6 +159,7 @@ class ConvGroup(keras.layers.Layer):
             "bn_epsilon": self.bn_epsilon,
             "activation": self.activation,
             "identity_init": self.identity_init,
+            "kernel_init": self.kernel_init,
         }
 
 
@@ -161,6 +176,19 @@ def start_as_identity(conv: keras.layers.Conv2D) -> None:
 
 
 ACTIVATIONS = ("gelu", "relu")
+KERNEL_INITS = ("he_normal", "fan_in_uniform")
+
+
+def conv_initializer(kernel_init: str) -> keras.initializers.Initializer:
+    """he_normal: the project's He fan_out normal. fan_in_uniform: uniform in
+    +-1/sqrt(fan_in), PyTorch's default. Behind batch norm the scale of a conv's weights sets
+    its effective step size (lr / |w|^2), so recipes tuned in PyTorch (airbench) expect the
+    smaller fan_in_uniform weights: 1/sqrt(6) of he_normal's for a square conv."""
+    if kernel_init not in KERNEL_INITS:
+        raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {kernel_init!r}")
+    if kernel_init == "fan_in_uniform":
+        return keras.initializers.VarianceScaling(1 / 3, mode="fan_in", distribution="uniform")
+    return conv_kernel_initializer()
 
 
 def _check_activation(name: str) -> None:
@@ -199,12 +227,14 @@ class FastNet(keras.Model):
         logit_scale: float = 1 / 9,
         activation: str = "gelu",
         identity_init: bool = False,
+        kernel_init: str = "he_normal",
         **kwargs,
     ):
         super().__init__(**kwargs)
         _check_activation(activation)
         self.activation = activation
         self.identity_init = bool(identity_init)
+        self.kernel_init = kernel_init
         self.widths = [int(w) for w in widths]
         self.num_classes = int(num_classes)
         self.bn_momentum = float(bn_momentum)
@@ -218,6 +248,7 @@ class FastNet(keras.Model):
                 bn_epsilon,
                 activation,
                 identity_init,
+                kernel_init,
                 name=f"group{i + 1}",
                 dtype=self.dtype_policy,
             )
@@ -226,7 +257,15 @@ class FastNet(keras.Model):
         self.pool = keras.layers.GlobalMaxPooling2D(dtype=self.dtype_policy)
         # float32 logits under mixed precision, as in ResNet.
         self.classifier = keras.layers.Dense(
-            self.num_classes, use_bias=False, name="classifier", dtype="float32"
+            self.num_classes,
+            use_bias=False,
+            kernel_initializer=(
+                conv_initializer(kernel_init)
+                if kernel_init == "fan_in_uniform"
+                else "glorot_uniform"
+            ),
+            name="classifier",
+            dtype="float32",
         )
 
     def build(self, input_shape):
@@ -257,6 +296,7 @@ class FastNet(keras.Model):
                 "logit_scale": self.logit_scale,
                 "activation": self.activation,
                 "identity_init": self.identity_init,
+                "kernel_init": self.kernel_init,
             }
         )
         return config

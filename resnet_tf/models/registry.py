@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import keras
 
-from resnet_tf.models.fastnet import FastNet
+from resnet_tf.models.fastnet import KERNEL_INITS, FastNet
 from resnet_tf.models.resnet import ResNet
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
@@ -70,6 +70,7 @@ OPTION_DEFAULTS = {
     "bn_epsilon": 1e-5,
     "width_multiplier": 1.0,
     "identity_init": False,  # fast nets only
+    "kernel_init": "he_normal",  # fast nets only
 }
 
 
@@ -116,6 +117,10 @@ def _validated_options(options: dict) -> dict:
         raise ValueError(
             f"Option 'identity_init' must be True or False, got {merged['identity_init']!r}"
         )
+    if merged["kernel_init"] not in KERNEL_INITS:
+        raise ValueError(
+            f"Option 'kernel_init' must be one of {KERNEL_INITS}, got {merged['kernel_init']!r}"
+        )
     merged["bn_momentum"] = _number_option(merged, "bn_momentum", 0.0, 1.0)
     merged["bn_epsilon"] = _number_option(merged, "bn_epsilon", 0.0)
     merged["width_multiplier"] = _number_option(merged, "width_multiplier", 0.0)
@@ -129,7 +134,8 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     tutorial stem; "imagenet": 7x7/2 conv + 3x3/2 max-pool), zero_init_residual
     (bool, False), bn_momentum (Keras meaning, 0.9 = PyTorch's 0.1), bn_epsilon
     (1e-5), width_multiplier (scales every stage's channel count, 1.0), identity_init (fast
-    nets: 3x3 convs start as Dirac kernels, False).
+    nets: 3x3 convs start as Dirac kernels, False), kernel_init (fast nets: "he_normal" or
+    "fan_in_uniform", see FastNet).
     """
     check_model_name(name)
     if (
@@ -141,8 +147,9 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     opts = _validated_options(options)
     if name in FAST_NETS:
         return _build_fast_net(name, int(num_classes), opts)
-    if opts["identity_init"]:
-        raise ValueError(f"Option 'identity_init' is for the fast nets ({', '.join(FAST_NETS)})")
+    for option in ("identity_init", "kernel_init"):
+        if opts[option] != OPTION_DEFAULTS[option]:
+            raise ValueError(f"Option {option!r} is for the fast nets ({', '.join(FAST_NETS)})")
     arch = ARCHITECTURES[name]
     widths = [max(1, round(width * opts["width_multiplier"])) for width in arch.stage_widths]
     model = ResNet(
@@ -178,6 +185,7 @@ def _build_fast_net(name: str, num_classes: int, opts: dict) -> keras.Model:
         bn_momentum=opts["bn_momentum"],
         bn_epsilon=opts["bn_epsilon"],
         identity_init=opts["identity_init"],
+        kernel_init=opts["kernel_init"],
         name=name,
     )
     model.build((None, *DEFAULT_INPUT_SHAPE))
