@@ -278,7 +278,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 def _check_whole(config: Config) -> None:
     """Checks that involve more than one key, or names known only to other modules."""
     from resnet_tf.models import MODEL_NAMES  # late: importing Keras is slow
-    from resnet_tf.models.registry import FAST_NETS
+    from resnet_tf.models.registry import FAST_NETS, OPTION_DEFAULTS
 
     if config.model.name not in MODEL_NAMES:
         close = difflib.get_close_matches(config.model.name, MODEL_NAMES, n=1)
@@ -292,16 +292,13 @@ def _check_whole(config: Config) -> None:
             "runtime.jit_compile: XLA cannot run with runtime.deterministic: true "
             "(TensorFlow refuses it); set one of them to false"
         )
-    if config.model.identity_init and config.model.name not in FAST_NETS:
-        raise ConfigError(
-            f"model.identity_init: only the fastnet models have it, found true with "
-            f"model.name {config.model.name!r}"
-        )
-    if config.model.kernel_init != "he_normal" and config.model.name not in FAST_NETS:
-        raise ConfigError(
-            f"model.kernel_init: only the fastnet models have a choice, found "
-            f"{config.model.kernel_init!r} with model.name {config.model.name!r}"
-        )
+    for key in ("identity_init", "kernel_init"):
+        value = getattr(config.model, key)
+        if value != OPTION_DEFAULTS[key] and config.model.name not in FAST_NETS:
+            raise ConfigError(
+                f"model.{key}: only the fastnet models have it, found {_found(value)} with "
+                f"model.name {config.model.name!r}"
+            )
     optimizer = config.train.optimizer
     if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name != "sgd":
         raise ConfigError(

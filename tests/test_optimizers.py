@@ -91,12 +91,12 @@ def test_fan_in_uniform_init_draws_within_pytorchs_bound_and_defaults_stay_he():
     for layer in ("conv1", "conv2"):
         kernel = keras.ops.convert_to_numpy(getattr(small.groups[1], layer).kernel)
         bound = 1 / np.sqrt(np.prod(kernel.shape[:3]))  # 1/sqrt(fan_in)
-        assert np.abs(kernel).max() <= bound
+        assert np.abs(kernel).max() <= bound * (1 + 1e-6)  # float32 rounding at the edge
         assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)  # uniform's std
         he = keras.ops.convert_to_numpy(getattr(default.groups[1], layer).kernel)
         assert he.std() == pytest.approx(np.sqrt(2 / (9 * kernel.shape[3])), rel=0.05)
     head = keras.ops.convert_to_numpy(small.classifier.kernel)  # 128 in, 10 out
-    assert np.abs(head).max() <= 1 / np.sqrt(128) < np.abs(default.classifier.kernel).max()
+    assert np.abs(head).max() <= 1.000001 / np.sqrt(128) < np.abs(default.classifier.kernel).max()
     assert FastNet.from_config(small.get_config()).groups[0].kernel_init == "fan_in_uniform"
     with pytest.raises(ValueError, match="kernel_init"):
         build_model("resnet20", kernel_init="fan_in_uniform")
