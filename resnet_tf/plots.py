@@ -18,10 +18,13 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
     """Two panels, accuracy and loss per epoch, train vs validation (as the tutorial's
     plot_acc_loss, but to a file, so it can be redrawn after every epoch and watched)."""
     epochs = [row["epoch"] for row in rows]
+    # data.val_size 0: the history's validation columns are NaN, so there is nothing to draw.
+    has_validation = any(not math.isnan(row["val_accuracy"]) for row in rows)
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label in ((ax_acc, "accuracy", "Accuracy"), (ax_loss, "loss", "Loss")):
         ax.plot(epochs, [row[key] for row in rows], "o-", ms=3, label="train")
-        ax.plot(epochs, [row[f"val_{key}"] for row in rows], "s-", ms=3, label="validation")
+        if has_validation:
+            ax.plot(epochs, [row[f"val_{key}"] for row in rows], "s-", ms=3, label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label.lower())
         ax.set_title(label)
@@ -30,8 +33,11 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
         if epochs:
             ax.set_xlim(0.5, max(epochs) + 0.5)
             ax.xaxis.get_major_locator().set_params(integer=True)
-    if rows:
-        best = max(rows, key=lambda row: row["val_accuracy"])
+    if has_validation:
+        best = max(
+            (row for row in rows if not math.isnan(row["val_accuracy"])),
+            key=lambda row: row["val_accuracy"],
+        )
         ax_acc.annotate(
             f"best {best['val_accuracy']:.2%} (epoch {best['epoch']})",
             xy=(best["epoch"], best["val_accuracy"]),

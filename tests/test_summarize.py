@@ -65,3 +65,23 @@ def test_a_folder_that_is_not_a_finished_run_is_one_line_and_exit_1(tmp_path, ca
     assert summarize.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "metrics.json is missing" in err
+
+
+def test_run_plot_draws_no_validation_line_for_a_run_without_one(tmp_path, monkeypatch):
+    from resnet_tf import plots
+
+    drawn = []
+    monkeypatch.setattr(plots.plt, "close", drawn.append)  # keep the figure to look at it
+    nan = float("nan")
+    row = {"accuracy": 0.5, "loss": 1.0, "val_accuracy": nan, "val_loss": nan}
+    plots.plot_accuracy_loss([{"epoch": 1, **row}, {"epoch": 2, **row}], tmp_path / "a.png")
+    labels = [line.get_label() for ax in drawn[0].axes for line in ax.get_lines()]
+    assert labels == ["train", "train"] and not drawn[0].axes[0].texts
+    assert (tmp_path / "a.png").stat().st_size > 0
+
+    with_val = [
+        {"epoch": e, **row, "val_accuracy": a, "val_loss": 1.0} for e, a in ((1, 0.6), (2, 0.7))
+    ]
+    plots.plot_accuracy_loss(with_val, tmp_path / "b.png")
+    assert [line.get_label() for line in drawn[1].axes[0].get_lines()] == ["train", "validation"]
+    assert drawn[1].axes[0].texts[0].get_text() == "best 70.00% (epoch 2)"
