@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from resnet_tf import evaluation
-    from resnet_tf.errors import USER_ERRORS
+    from resnet_tf.evaluation import evaluate as evaluation
+    from resnet_tf.errors import ResnetTfError
 
     try:
         report = evaluation.run_evaluation(
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             tta=args.tta,
         )
-    except USER_ERRORS as exc:
+    except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(evaluation.format_summary(report))

@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from resnet_tf import experiment
-    from resnet_tf.errors import USER_ERRORS
+    from resnet_tf.errors import ResnetTfError
 
     try:
         if args.worker_index is not None:
-            from resnet_tf.distribute import set_worker_index
+            from resnet_tf.training.distribute import set_worker_index
 
             set_worker_index(args.worker_index)
         if args.resume:
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         experiment.start(config, args.config, argv=["train.py", *argv], started=started)
         return 0
-    except USER_ERRORS as exc:
+    except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -324,11 +324,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        from resnet_tf.errors import USER_ERRORS
+        from resnet_tf.errors import ResnetTfError
 
         try:
             print(json.dumps(measure(args)))
-        except USER_ERRORS as exc:
+        except ResnetTfError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         return 0

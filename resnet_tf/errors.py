@@ -1,17 +1,34 @@
-"""The errors a user can cause, which command lines print as one line instead of a traceback."""
+"""The errors a user can cause. Command lines print them as one line, never a traceback.
 
-from resnet_tf.config import ConfigError
-from resnet_tf.data import DataError
-from resnet_tf.distribute import DistributionError
-from resnet_tf.evaluation import EvaluationError
-from resnet_tf.run_dir import RunDirError
-from resnet_tf.training import TrainingError
+Every one derives from `ResnetTfError`, so a command catches that one class. This module imports
+nothing, so any module (and a command line before TensorFlow loads) can import it cheaply.
+Each message names the file or key, what was expected and what was found.
+"""
 
-USER_ERRORS = (
-    ConfigError,
-    DataError,
-    DistributionError,
-    EvaluationError,
-    RunDirError,
-    TrainingError,
-)
+
+class ResnetTfError(Exception):
+    """Base of every error caused by the user's input, files or settings."""
+
+
+class ConfigError(ResnetTfError):
+    """A bad config file, key or value."""
+
+
+class DataError(ResnetTfError):
+    """A data set (CIFAR-10 archive, folder or image folder) that cannot be read."""
+
+
+class RunDirError(ResnetTfError):
+    """A run folder that cannot be created, or is not a (finished) run folder."""
+
+
+class TrainingError(ResnetTfError):
+    """Training cannot start or go on (divergence, an unusable checkpoint, a runtime setting)."""
+
+
+class DistributionError(ResnetTfError):
+    """A distribution setting that cannot work (no TF_CONFIG, an uneven batch ...)."""
+
+
+class EvaluationError(ResnetTfError):
+    """A checkpoint or an option that cannot be evaluated."""

@@ -19,11 +19,12 @@ import keras
 import yaml
 
 from resnet_tf import data as data_lib
-from resnet_tf import distribute, training
+from resnet_tf.training import distribute
+from resnet_tf.training import loop as training
 from resnet_tf.config import Config, load_config
-from resnet_tf.evaluation import evaluate_saved_model
+from resnet_tf.evaluation.evaluate import evaluate_saved_model
 from resnet_tf.models.summary import describe_model
-from resnet_tf.run_dir import (
+from resnet_tf.runs.run_dir import (
     RunPaths,
     atomic_write_text,
     create_run_dir,
@@ -32,6 +33,7 @@ from resnet_tf.run_dir import (
     remove_temp_files,
     write_json,
 )
+from resnet_tf.errors import TrainingError
 
 
 def resolve_config(
@@ -192,7 +194,7 @@ def _train(
     write_json(paths.metrics, metrics)
     _report(paths, metrics, result)
     if result.status == "diverged":
-        raise training.TrainingError(
+        raise TrainingError(
             f"the loss became NaN/inf in epoch {result.diverged_at}; stopped. The checkpoints of "
             f"the last good epoch are in {paths.checkpoints} (try a lower train.optimizer.lr or "
             f"a warm-up)"

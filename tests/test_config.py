@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resnet_tf.config import Config, ConfigError, load_config
+from resnet_tf.config import Config, load_config
+from resnet_tf.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "configs").glob("*.yaml"))

@@ -17,11 +17,11 @@ from cifar_fixtures import (
     write_cifar_folder,
 )
 
+from resnet_tf.errors import DataError
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CLASS_NAMES,
-    DataError,
     cifar10,
     default_cache_dir,
     load_cifar10,

@@ -13,9 +13,10 @@ import pytest
 from tiny_run import child_env, tiny_run_args
 
 from resnet_tf.config import load_config
-from resnet_tf.distribute import DistributionError, set_worker_index
-from resnet_tf.run_dir import read_history
-from resnet_tf.schedules import make_schedule
+from resnet_tf.errors import DistributionError
+from resnet_tf.training.distribute import set_worker_index
+from resnet_tf.runs.run_dir import read_history
+from resnet_tf.training.schedules import make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ WORKER = """
 import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 import train
-from resnet_tf import training
+from resnet_tf.training import loop as training
 fit = training.fit
 def fit_and_keep(model, *args, **kwargs):
     result = fit(model, *args, **kwargs)

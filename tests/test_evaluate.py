@@ -16,7 +16,7 @@ from tiny_run import child_env
 
 import evaluate as evaluate_cli
 import train as train_cli
-from resnet_tf import evaluation
+from resnet_tf.evaluation import evaluate as evaluation
 from resnet_tf.config import load_config
 from resnet_tf.data import (
     CIFAR10_MEAN,
@@ -26,7 +26,7 @@ from resnet_tf.data import (
     load_image_folder,
     normalize_images,
 )
-from resnet_tf.data.cifar10 import DataError
+from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

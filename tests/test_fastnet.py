@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 from tiny_run import tiny_fast_config
 
-from resnet_tf import experiment, schedules
+from resnet_tf import experiment
+from resnet_tf.training import schedules
 from resnet_tf.config import load_config
-from resnet_tf.evaluation import evaluate_saved_model, shift_images
+from resnet_tf.evaluation.evaluate import evaluate_saved_model, shift_images
 from resnet_tf.models import build_model
 from resnet_tf.models.batch_norm import FusedBatchNormalization
 from resnet_tf.models.fastnet import FastNet, PatchWhitening, activate

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from tiny_run import tiny_fast_config
 
-from resnet_tf import training
-from resnet_tf.config import ConfigError, load_config
+from resnet_tf.training import loop as training
+from resnet_tf.config import load_config
+from resnet_tf.errors import ConfigError
 from resnet_tf.models import build_model
 from resnet_tf.models.fastnet import FastNet
-from resnet_tf.optimizers import SGD, Lookahead
+from resnet_tf.training.optimizers import SGD, Lookahead
 
 
 def test_sgd_gives_bn_shifts_the_multiplied_lr_and_nothing_else():

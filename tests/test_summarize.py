@@ -4,8 +4,8 @@ import json
 
 import yaml
 
-from resnet_tf import summarize
-from resnet_tf.run_dir import write_history
+from resnet_tf.runs import summarize
+from resnet_tf.runs.run_dir import write_history
 
 
 def fake_run(root, name, seed, val_accs, test, wall):
@@ -68,7 +68,7 @@ def test_a_folder_that_is_not_a_finished_run_is_one_line_and_exit_1(tmp_path, ca
 
 
 def test_run_plot_draws_no_validation_line_for_a_run_without_one(tmp_path, monkeypatch):
-    from resnet_tf import plots
+    from resnet_tf.runs import plots
 
     drawn = []
     monkeypatch.setattr(plots.plt, "close", drawn.append)  # keep the figure to look at it

@@ -17,9 +17,11 @@ from tiny_run import child_env
 from tiny_run import tiny_run_args as tiny_args
 
 import train as train_cli
-from resnet_tf import experiment, losses, schedules, training
+from resnet_tf import experiment
+from resnet_tf.training import loop as training
+from resnet_tf.training import losses, schedules
 from resnet_tf.config import load_config
-from resnet_tf.run_dir import read_history
+from resnet_tf.runs.run_dir import read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 

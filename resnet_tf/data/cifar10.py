@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from resnet_tf.errors import DataError
 
 ArrayPair = tuple[np.ndarray, np.ndarray]
 
@@ -70,9 +71,6 @@ _ALLOWED_PICKLE_GLOBALS = frozenset(
 
 _warned_about_cache = False
 
-
-class DataError(ValueError):
-    """The dataset on disk is missing, unsafe or not what CIFAR-10 should look like."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.data.cifar10 import CLASS_NAMES, IMAGE_SHAPE, LABEL_DTYPE, DataError
+from resnet_tf.data.cifar10 import CLASS_NAMES, IMAGE_SHAPE, LABEL_DTYPE
+from resnet_tf.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 

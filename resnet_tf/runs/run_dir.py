@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from resnet_tf.errors import RunDirError
 
 HISTORY_COLUMNS = [
     "epoch",
@@ -35,9 +36,6 @@ HISTORY_COLUMNS = [
     "images_per_s",
 ]
 
-
-class RunDirError(ValueError):
-    """A run folder that cannot be created, or is not a run folder; one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from resnet_tf.run_dir import read_history
+from resnet_tf.runs.run_dir import read_history
+from resnet_tf.errors import RunDirError
 
-
-class SummaryError(ValueError):
-    """A folder that is not a finished run; one line for the user."""
 
 
 @dataclass
@@ -62,7 +60,7 @@ def load_run(folder: str | Path) -> RunSummary:
         metrics = json.loads((folder / "metrics.json").read_text())
         config = yaml.safe_load((folder / "config.yaml").read_text())
     except FileNotFoundError as exc:
-        raise SummaryError(
+        raise RunDirError(
             f"{folder}: not a finished run folder ({Path(exc.filename).name} is missing)"
         ) from None
     rows = read_history(folder / "history.csv")
@@ -123,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = [load_run(folder) for folder in args.runs]
-    except SummaryError as exc:
+    except RunDirError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(markdown_table(runs))
     if args.plot:
-        from resnet_tf.plots import plot_time_to_accuracy
+        from resnet_tf.runs.plots import plot_time_to_accuracy
 
         plot_time_to_accuracy(runs, Path(args.plot), args.target)
         print(f"plot: {args.plot}")

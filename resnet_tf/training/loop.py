@@ -22,17 +22,15 @@ from keras import ops
 
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config, TrainConfig
-from resnet_tf.distribute import Distribution, shard_by_data
-from resnet_tf.losses import SparseCrossEntropy
+from resnet_tf.training.distribute import Distribution, shard_by_data
+from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.models import build_model
-from resnet_tf.optimizers import SGD, Lookahead, is_bn_bias
-from resnet_tf.plots import plot_accuracy_loss
-from resnet_tf.run_dir import RunPaths, atomic_save, read_history, write_history
-from resnet_tf.schedules import LearningRate, make_schedule
+from resnet_tf.training.optimizers import SGD, Lookahead, is_bn_bias
+from resnet_tf.runs.plots import plot_accuracy_loss
+from resnet_tf.runs.run_dir import RunPaths, atomic_save, read_history, write_history
+from resnet_tf.training.schedules import LearningRate, make_schedule
+from resnet_tf.errors import TrainingError
 
-
-class TrainingError(RuntimeError):
-    """Training cannot start or go on (divergence, an unusable checkpoint ...); one line."""
 
 
 # ---------------------------------------------------------------- schedule, optimizer, loss

@@ -28,7 +28,8 @@ from resnet_tf.data.cifar10 import (
     DATA_DIR_ENV,
     REQUIRED_BATCH_NAMES,
 )
-from resnet_tf.run_dir import atomic_write_text, open_run_dir, write_json
+from resnet_tf.runs.run_dir import atomic_write_text, open_run_dir, write_json
+from resnet_tf.errors import EvaluationError
 
 ECE_BINS = 15
 TOP_K = 5
@@ -37,9 +38,6 @@ MISTAKES_SHOWN = 24
 TTA_CHOICES = ("none", "flip", "flip_translate")
 CIFAR_SPLITS = ("test", "train")
 
-
-class EvaluationError(ValueError):
-    """A checkpoint or an option that cannot be evaluated; one line for the user."""
 
 
 # ---------------------------------------------------------------- metrics on numpy arrays
@@ -365,7 +363,7 @@ def run_evaluation(
     tta: str = "none",
 ) -> dict:
     """Evaluate a checkpoint, write report.json, report.md and the figures; return the report."""
-    from resnet_tf import plots  # matplotlib only when a report is drawn
+    from resnet_tf.runs import plots  # matplotlib only when a report is drawn
 
     if batch_size <= 0:
         raise EvaluationError(f"--batch-size must be positive, found {batch_size}")

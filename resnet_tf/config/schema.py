@@ -16,10 +16,23 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from resnet_tf.errors import ConfigError
 
 
-class ConfigError(ValueError):
-    """A bad config file, key or value; the message is one line meant for the user."""
+
+# The choices of every option that has a fixed set of values: the one list each, which the
+# data pipeline, the models, evaluation and the command lines read.
+STEMS = ("cifar", "imagenet")
+KERNEL_INITS = ("he_normal", "fan_in_uniform")
+FLIP_MODES = ("random", "alternate")
+CROP_MODES = ("zero", "reflect")
+NORMALIZATIONS = ("cifar10", "imagenet", "none")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear", "step", "multistep", "onecycle")
+LR_SCALINGS = ("none", "linear")
+TTA_CHOICES = ("none", "flip", "flip_translate")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
@@ -29,7 +42,7 @@ def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
 @dataclass
 class ModelConfig:
     name: str = "resnet18"
-    stem: Literal["cifar", "imagenet"] = "cifar"
+    stem: Literal[STEMS] = "cifar"
     zero_init_residual: bool = False
     # Keras meaning: moving = momentum * moving + (1 - momentum) * batch. PyTorch's 0.1 is 0.9 here.
     bn_momentum: float = field(default=0.9, metadata=_range(0.0, 1.0))
@@ -40,7 +53,7 @@ class ModelConfig:
     identity_init: bool = False
     # Fast nets: he_normal (He fan_out convs, Keras' Glorot classifier) or fan_in_uniform
     # (uniform in +-1/sqrt(fan_in) everywhere: PyTorch's default, the init airbench is tuned for).
-    kernel_init: Literal["he_normal", "fan_in_uniform"] = "he_normal"
+    kernel_init: Literal[KERNEL_INITS] = "he_normal"
 
 
 @dataclass
@@ -48,9 +61,9 @@ class AugmentConfig:
     flip: bool = True
     # random: each image flipped with probability 1/2 in each epoch; alternate: a random half
     # in even epochs and the other half in odd ones, so each image is seen both ways.
-    flip_mode: Literal["random", "alternate"] = "random"
+    flip_mode: Literal[FLIP_MODES] = "random"
     crop_padding: int = field(default=4, metadata=_range(0, 16))
-    crop_mode: Literal["zero", "reflect"] = "zero"
+    crop_mode: Literal[CROP_MODES] = "zero"
     cutout: int = field(default=0, metadata=_range(0, 32))
 
 
@@ -61,13 +74,13 @@ class DataConfig:
     val_size: int = field(default=5000, metadata=_range(0, 49000))
     # Use only the first N training images (quick experiments and tests); null: all 50,000.
     subset: int | None = field(default=None, metadata=_range(10, 50000))
-    normalization: Literal["cifar10", "imagenet", "none"] = "cifar10"
+    normalization: Literal[NORMALIZATIONS] = "cifar10"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
 class OptimizerConfig:
-    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    name: Literal[OPTIMIZERS] = "sgd"
     lr: float = field(default=0.1, metadata=_range(0.0, 100.0, lo_open=True))
     momentum: float = field(default=0.9, metadata=_range(0.0, 1.0))
     nesterov: bool = True
@@ -84,7 +97,7 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["constant", "cosine", "linear", "step", "multistep", "onecycle"] = "cosine"
+    name: Literal[SCHEDULES] = "cosine"
     # Linear warm-up from ~0 to the peak lr over these (possibly fractional) epochs.
     warmup_epochs: float = field(default=0.0, metadata=_range(0.0))
     # cosine, linear: the lr at the last step, as a fraction of the peak lr.
@@ -109,10 +122,10 @@ class TrainConfig:
     steps_per_execution: int = field(default=1, metadata=_range(1, 10000))
     # linear: peak lr = optimizer.lr * batch_size / 256 (Goyal et al.), so that a recipe keeps
     # working when the global batch grows with the number of devices.
-    lr_scaling: Literal["none", "linear"] = "none"
+    lr_scaling: Literal[LR_SCALINGS] = "none"
     # Test-time augmentation for the final test score: flip averages the logits of each test
     # image and its mirror image; flip_translate adds both moved by 1 px (6 views).
-    test_tta: Literal["none", "flip", "flip_translate"] = "none"
+    test_tta: Literal[TTA_CHOICES] = "none"
     # Lookahead: every this many steps (and at each epoch end), the weights move to a slow
     # average of themselves whose decay grows as lookahead_max_decay * progress**3; 0: off.
     lookahead_every: int = field(default=0, metadata=_range(0, 100000))
@@ -122,13 +135,13 @@ class TrainConfig:
 @dataclass
 class RuntimeConfig:
     seed: int = field(default=0, metadata=_range(0, 2**31 - 1))
-    mixed_precision: Literal["float32", "mixed_float16", "mixed_bfloat16"] = "float32"
+    mixed_precision: Literal[PRECISIONS] = "float32"
     jit_compile: bool = False
     # Bit-exact repeatability (op determinism); slower, and a resumed run equals an unbroken one.
     deterministic: bool = False
     # Data-parallel training with tf.distribute (see resnet_tf/distribute.py); auto: mirrored
     # over all GPUs when more than one is visible, else one device.
-    distribution: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
+    distribution: Literal[DISTRIBUTIONS] = "auto"
     # TensorFlow's thread pools; 0 leaves TensorFlow's choice (one thread per core for both).
     intra_op_threads: int = field(default=0, metadata=_range(0, 1024))
     inter_op_threads: int = field(default=0, metadata=_range(0, 1024))

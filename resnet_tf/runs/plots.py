@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from resnet_tf.run_dir import atomic_save  # noqa: E402
+from resnet_tf.runs.run_dir import atomic_save  # noqa: E402
 
 
 def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -153,7 +153,7 @@ def plot_confident_mistakes(
 
 def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     """Validation accuracy after each epoch against cumulative training minutes, one line per
-    run (resnet_tf.summarize.RunSummary), with each run's final test accuracy as a star. Runs
+    run (resnet_tf.runs.summarize.RunSummary), with each run's final test accuracy as a star. Runs
     without a validation split show their training accuracy, dashed."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for run in runs:

@@ -1,0 +1,1 @@
+"""Deployment: export, quantization and pruning of trained models (empty for now)."""

@@ -1,0 +1,1 @@
+"""Evaluation of a trained model: metrics, test-time augmentation, reports."""

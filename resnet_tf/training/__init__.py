@@ -1,0 +1,1 @@
+"""Training: runtime set-up, the task (model, data, optimizer, loss), callbacks and the fit loop."""
