@@ -24,14 +24,13 @@ from resnet_tf.training import loop as training
 from resnet_tf.config import Config, load_config
 from resnet_tf.evaluation.evaluate import evaluate_saved_model
 from resnet_tf.models.summary import describe_model
+from resnet_tf.runs.files import atomic_write_text, write_json
 from resnet_tf.runs.run_dir import (
     RunPaths,
-    atomic_write_text,
     create_run_dir,
     default_run_name,
     open_run_dir,
     remove_temp_files,
-    write_json,
 )
 from resnet_tf.errors import TrainingError
 

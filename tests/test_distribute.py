@@ -15,7 +15,7 @@ from tiny_run import child_env, tiny_run_args
 from resnet_tf.config import load_config
 from resnet_tf.errors import DistributionError
 from resnet_tf.training.distribute import set_worker_index
-from resnet_tf.runs.run_dir import read_history
+from resnet_tf.runs.history import read_history
 from resnet_tf.training.schedules import make_schedule
 
 ROOT = Path(__file__).resolve().parents[1]

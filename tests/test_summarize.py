@@ -1,11 +1,11 @@
-"""python -m resnet_tf.summarize: the seeds table and the time-to-accuracy plot."""
+"""python summarize.py (resnet_tf.runs.summarize): the seeds table and the time-to-accuracy plot."""
 
 import json
 
 import yaml
 
 from resnet_tf.runs import summarize
-from resnet_tf.runs.run_dir import write_history
+from resnet_tf.runs.history import write_history
 
 
 def fake_run(root, name, seed, val_accs, test, wall):
@@ -27,8 +27,17 @@ def fake_run(root, name, seed, val_accs, test, wall):
     ]
     write_history(folder / "history.csv", rows)
     metrics = {
+        "status": "completed",
+        "model": "fastnet",
         "epochs_completed": len(rows),
+        "epochs_planned": len(rows),
+        "best_val_accuracy": max(val_accs),
+        "best_epoch": 1,
+        "final_val_accuracy": val_accs[-1],
+        "final_train_accuracy": 0.5,
         "train_seconds": 120.0 * len(rows),
+        "session_wall_seconds": 120.0 * len(rows),
+        "train_images_per_s": 100.0,
         "command_wall_seconds": wall,
         "test_accuracy": test,
         "test_tta": "flip",

@@ -21,7 +21,7 @@ from resnet_tf import experiment
 from resnet_tf.training import loop as training
 from resnet_tf.training import losses, schedules
 from resnet_tf.config import load_config
-from resnet_tf.runs.run_dir import read_history
+from resnet_tf.runs.history import read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 

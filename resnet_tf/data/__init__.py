@@ -8,6 +8,7 @@ from resnet_tf.data.cifar10 import (
     IMAGENET_STD,
     NUM_CLASSES,
     default_cache_dir,
+    is_cifar10_source,
     load_cifar10,
     split_train_val,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "IMAGENET_STD",
     "NUM_CLASSES",
     "default_cache_dir",
+    "is_cifar10_source",
     "load_cifar10",
     "make_eval_dataset",
     "make_train_dataset",

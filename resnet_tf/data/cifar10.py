@@ -239,6 +239,19 @@ def _resolve_source(path: str | os.PathLike) -> Path:
     )
 
 
+def is_cifar10_source(path: str | os.PathLike) -> bool:
+    """True for what load_cifar10 reads: a file, the batches folder, or a folder holding either.
+
+    A missing path counts too (load_cifar10 then says clearly what it expected); any other
+    folder is something else, e.g. a folder of labelled images.
+    """
+    given = Path(path).expanduser()
+    if not given.is_dir():
+        return True
+    markers = (*REQUIRED_BATCH_NAMES, BATCHES_DIR_NAME, ARCHIVE_NAME)
+    return any((given / name).exists() for name in markers)
+
+
 def _source_fingerprint(source: Path) -> str:
     """Hash of the source's path, sizes and mtimes, so a changed source misses the cache."""
     parts = [f"v{CACHE_FORMAT_VERSION}", str(source)]

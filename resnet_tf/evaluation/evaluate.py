@@ -28,7 +28,8 @@ from resnet_tf.data.cifar10 import (
     DATA_DIR_ENV,
     REQUIRED_BATCH_NAMES,
 )
-from resnet_tf.runs.run_dir import atomic_write_text, open_run_dir, write_json
+from resnet_tf.runs.files import atomic_write_text, write_json
+from resnet_tf.runs.run_dir import open_run_dir
 from resnet_tf.errors import EvaluationError
 
 ECE_BINS = 15

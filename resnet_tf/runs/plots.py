@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from resnet_tf.runs.run_dir import atomic_save  # noqa: E402
+from resnet_tf.runs.files import atomic_save  # noqa: E402
 
 
 def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -159,7 +159,7 @@ def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     for run in runs:
         style, label = ("o-", run.name) if run.has_validation else ("o--", f"{run.name} (train)")
         (line,) = ax.plot(run.minutes, run.curve, style, ms=3, label=label)
-        test = run.metrics.get("test_accuracy")
+        test = run.metrics.test_accuracy
         if test is not None and run.minutes:
             ax.plot(run.minutes[-1], test, "*", ms=11, color=line.get_color())
     ax.axhline(target, color="grey", ls="--", lw=1)

@@ -1,4 +1,4 @@
-"""The run folder: its name, its files, and writes that a crash cannot leave half done.
+"""The run folder's layout: the one module that knows the name of each file inside it.
 
 outputs/<run>/
     config.yaml              resolved config + the command line that made it
@@ -8,34 +8,18 @@ outputs/<run>/
     checkpoints/last.keras   end of the last completed epoch (what --resume starts from)
     plots/accuracy_loss.png  redrawn after every epoch
     tb/                      TensorBoard logs
+    eval/                    evaluate.py's report of best.keras (report.json, report.md, figures)
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import math
-import os
 import re
-import tempfile
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
 from resnet_tf.errors import RunDirError
-
-HISTORY_COLUMNS = [
-    "epoch",
-    "lr",
-    "loss",
-    "accuracy",
-    "val_loss",
-    "val_accuracy",
-    "epoch_seconds",
-    "images_per_s",
-]
-
 
 
 @dataclass(frozen=True)
@@ -73,6 +57,15 @@ class RunPaths:
     @property
     def tensorboard(self) -> Path:
         return self.root / "tb"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def resume_files(self) -> tuple[Path, ...]:
+        """What --resume reads besides config.yaml: the last checkpoint and the history."""
+        return (self.last, self.history)
 
 
 def default_run_name(config_path: str | None, model_name: str) -> str:
@@ -119,92 +112,24 @@ def open_run_dir(path: str | Path) -> RunPaths:
     return paths
 
 
+def run_of_checkpoint(checkpoint: Path) -> RunPaths | None:
+    """The run folder holding `checkpoint` (as <run>/checkpoints/NAME.keras), or None."""
+    paths = RunPaths(checkpoint.parent.parent)
+    if checkpoint.parent == paths.checkpoints and paths.config.is_file():
+        return paths
+    return None
+
+
+def copy_resume_files(source: RunPaths, target: RunPaths) -> None:
+    """Copy what --resume reads (those that exist) from one run folder into another."""
+    for source_file, target_file in zip(source.resume_files, target.resume_files):
+        if source_file.is_file():
+            shutil.copyfile(source_file, target_file)
+
+
 def remove_temp_files(paths: RunPaths) -> list[Path]:
     """Delete what a killed writer left half-written (never a finished file)."""
     stale = [p for p in paths.root.rglob(".*.tmp*") if p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
-
-
-# ---------------------------------------------------------------- atomic writes
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_save(path: Path, save_to: Any) -> None:
-    """Call `save_to(tmp_path)` then rename; tmp keeps the suffix (Keras checks '.keras')."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        save_to(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_text(path, json.dumps(_json_safe(data), indent=2) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
-
-
-# ---------------------------------------------------------------- history.csv
-
-
-def read_history(path: Path) -> list[dict[str, float]]:
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        rows = []
-        for row in csv.DictReader(f):
-            parsed = {k: float(v) if v not in ("", None) else math.nan for k, v in row.items()}
-            parsed["epoch"] = int(parsed["epoch"])
-            rows.append(parsed)
-    return rows
-
-
-def write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    """Rewrite the whole file atomically: it is small, and a torn append is impossible."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(
-        buffer, fieldnames=HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _format(row.get(k)) for k in HISTORY_COLUMNS})
-    atomic_write_text(path, buffer.getvalue())
-
-
-def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, int):
-        return str(value)
-    return f"{float(value):.9g}"  # enough digits to round-trip a float32

@@ -1,6 +1,6 @@
 """Compare finished runs (e.g. one recipe over several seeds): a markdown table and a plot.
 
-python -m resnet_tf.summarize outputs/fast-seed0 outputs/fast-seed1 outputs/fast-seed2 \
+python summarize.py outputs/fast-seed0 outputs/fast-seed1 outputs/fast-seed2 \
     --plot docs/fast_recipe.png
 
 The table has one row per run (seed, epochs, training time, whole-command wall time, test
@@ -13,17 +13,16 @@ as such: the accuracy on the epoch's augmented batches, as the weights moved.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from resnet_tf.runs.run_dir import read_history
-from resnet_tf.errors import RunDirError
+from resnet_tf.errors import ResnetTfError
+from resnet_tf.runs.history import read_history
+from resnet_tf.runs.records import RunMetrics, read_config, read_metrics
+from resnet_tf.runs.run_dir import RunPaths
 
 
 
@@ -32,7 +31,7 @@ class RunSummary:
     name: str
     seed: int
     rows: list[dict[str, float]]
-    metrics: dict
+    metrics: RunMetrics
 
     @property
     def minutes(self) -> list[float]:
@@ -55,16 +54,10 @@ class RunSummary:
 
 
 def load_run(folder: str | Path) -> RunSummary:
-    folder = Path(folder)
-    try:
-        metrics = json.loads((folder / "metrics.json").read_text())
-        config = yaml.safe_load((folder / "config.yaml").read_text())
-    except FileNotFoundError as exc:
-        raise RunDirError(
-            f"{folder}: not a finished run folder ({Path(exc.filename).name} is missing)"
-        ) from None
-    rows = read_history(folder / "history.csv")
-    return RunSummary(folder.name, int(config["runtime"]["seed"]), rows, metrics)
+    paths = RunPaths(Path(folder))
+    metrics = read_metrics(paths)
+    rows = read_history(paths.history)
+    return RunSummary(paths.root.name, read_config(paths).runtime.seed, rows, metrics)
 
 
 def _median_and_range(values: list[float], fmt: str) -> str:
@@ -88,23 +81,23 @@ def markdown_table(runs: list[RunSummary]) -> str:
 
     for run in runs:
         m = run.metrics
-        tta = f" ({m['test_tta']} TTA)" if m.get("test_tta", "none") != "none" else ""
-        test = f"{m['test_accuracy']:.2%}{tta}" if "test_accuracy" in m else "n/a"
+        tta = f" ({m.test_tta} TTA)" if m.test_tta not in (None, "none") else ""
+        test = f"{m.test_accuracy:.2%}{tta}" if m.is_scored else "n/a"
         curve = ", ".join(f"{acc:.1%}" for acc in run.curve)
         if not run.has_validation:
             curve = f"(no validation split; training accuracy) {curve}"
         lines.append(
-            f"| {run.name} | {run.seed} | {m['epochs_completed']} | {minutes(m['train_seconds'])} "
-            f"| {minutes(m.get('command_wall_seconds'))} | {test} | {curve} |"
+            f"| {run.name} | {run.seed} | {m.epochs_completed} | {minutes(m.train_seconds)} "
+            f"| {minutes(m.command_wall_seconds)} | {test} | {curve} |"
         )
     if len(runs) > 1:
-        tests = [r.metrics["test_accuracy"] for r in runs if "test_accuracy" in r.metrics]
+        tests = [r.metrics.test_accuracy for r in runs if r.metrics.is_scored]
         walls = [
-            r.metrics["command_wall_seconds"] / 60
+            r.metrics.command_wall_seconds / 60
             for r in runs
-            if "command_wall_seconds" in r.metrics
+            if r.metrics.command_wall_seconds is not None
         ]
-        trains = [r.metrics["train_seconds"] / 60 for r in runs]
+        trains = [r.metrics.train_seconds / 60 for r in runs]
         lines.append(
             f"| **median (range)** | | | {_median_and_range(trains, '{:.1f} min')} "
             f"| {_median_and_range(walls, '{:.1f} min')} "
@@ -121,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         runs = [load_run(folder) for folder in args.runs]
-    except RunDirError as exc:
+    except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(markdown_table(runs))

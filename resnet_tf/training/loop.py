@@ -27,7 +27,9 @@ from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.models import build_model
 from resnet_tf.training.optimizers import SGD, Lookahead, is_bn_bias
 from resnet_tf.runs.plots import plot_accuracy_loss
-from resnet_tf.runs.run_dir import RunPaths, atomic_save, read_history, write_history
+from resnet_tf.runs.files import atomic_save
+from resnet_tf.runs.history import read_history, write_history
+from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.schedules import LearningRate, make_schedule
 from resnet_tf.errors import TrainingError
 

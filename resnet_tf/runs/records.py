@@ -1,0 +1,89 @@
+"""The run folder's records other than the history: config.yaml and metrics.json, typed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+import yaml
+
+from resnet_tf.config import Config, load_config
+from resnet_tf.errors import RunDirError
+from resnet_tf.runs.files import atomic_write_text, write_json
+from resnet_tf.runs.run_dir import RunPaths
+
+
+@dataclass
+class RunMetrics:
+    """metrics.json: how a run went. Test fields stay None (and out of the file) until scored."""
+
+    status: str  # completed | interrupted | diverged
+    model: str
+    epochs_completed: int
+    epochs_planned: int
+    best_val_accuracy: float | None
+    best_epoch: int | None
+    final_val_accuracy: float | None
+    final_train_accuracy: float | None
+    train_seconds: float  # summed over the epochs, so it stays right across resumed sessions
+    session_wall_seconds: float
+    train_images_per_s: float | None
+    command_wall_seconds: float | None = None  # the whole command: start-up to the test score
+    test_accuracy: float | None = None
+    test_loss: float | None = None
+    test_tta: str | None = None
+    test_images: int | None = None
+    test_seconds: float | None = None
+
+    @property
+    def is_scored(self) -> bool:
+        return self.test_accuracy is not None
+
+    def to_dict(self) -> dict:
+        """As written to metrics.json: unset optional fields are left out, as before scoring."""
+        return {
+            key: value
+            for key, value in dataclasses.asdict(self).items()
+            if value is not None or key in _ALWAYS_WRITTEN
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunMetrics:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+_ALWAYS_WRITTEN = {
+    f.name for f in dataclasses.fields(RunMetrics) if f.default is dataclasses.MISSING
+}
+
+
+def write_metrics(paths: RunPaths, metrics: RunMetrics) -> None:
+    write_json(paths.metrics, metrics.to_dict())
+
+
+def read_metrics(paths: RunPaths) -> RunMetrics:
+    try:
+        data = json.loads(paths.metrics.read_text())
+    except FileNotFoundError:
+        raise RunDirError(
+            f"{paths.root}: not a finished run folder ({paths.metrics.name} is missing)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise RunDirError(f"{paths.metrics}: cannot read the run's metrics ({exc})") from None
+    try:
+        return RunMetrics.from_dict(data)
+    except TypeError:
+        raise RunDirError(f"{paths.metrics}: expected a run's metrics, found {data!r:.80}") from None
+
+
+def write_config(paths: RunPaths, config: Config, command: str) -> None:
+    """config.yaml: the command line that made the run, then the resolved config."""
+    atomic_write_text(
+        paths.config, yaml.safe_dump({"command": command}, width=10**6) + config.to_yaml()
+    )
+
+
+def read_config(paths: RunPaths) -> Config:
+    return load_config(paths.config)
