@@ -1,8 +1,16 @@
-"""resnet_tf: train, checkpoint, plot and evaluate ResNets on CIFAR-10 with TensorFlow/Keras.
+"""resnet_tf: train, checkpoint, plot, evaluate (and next: compress and ship) ResNets on CIFAR-10.
 
-Importing the package registers its custom Keras objects (blocks, ResNet, FastNet, the lr
-schedule, the optimizer and the loss), so a checkpoint loads with plain
-`keras.models.load_model` after `import resnet_tf`.
+The stages, in the order data flows through them, each a subpackage with one front door:
+config -> data -> models -> training -> runs (the run folder) -> evaluation -> deploy.
+`experiment` runs them in that order for train.py.
+
+Importing the package does two things, and only these, because they must happen at import:
+- before TensorFlow is first imported, it turns TensorFlow's oneDNN CPU kernels on
+  (TensorFlow leaves them off on this kind of CPU unless asked before it loads; they train
+  ResNet-18 faster here, see README "Performance"). An explicit TF_ENABLE_ONEDNN_OPTS=0 in the
+  environment still wins;
+- it registers the custom Keras objects (layers, models, the lr schedule, the optimizer, the
+  loss), so a checkpoint loads with plain `keras.models.load_model` after `import resnet_tf`.
 """
 
 import os as _os
@@ -10,9 +18,6 @@ import sys as _sys
 
 __version__ = "0.1.0"
 
-# TensorFlow leaves its oneDNN CPU kernels off on this kind of CPU unless asked before it is
-# imported; they train ResNet-18 about 1.4x faster here (README, Performance). An explicit
-# TF_ENABLE_ONEDNN_OPTS=0 in the environment still wins.
 if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 

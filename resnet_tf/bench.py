@@ -68,13 +68,15 @@ def measure(args: argparse.Namespace) -> dict:
     from resnet_tf import training
     from resnet_tf.config import load_config
     from resnet_tf.models.summary import count_macs
+    from resnet_tf.training import ImageClassificationTask
 
     # What the framework itself holds (its libraries, mostly) before any model or data: the rest
     # of the peak is the measurement's working set.
     framework_rss = round(peak_rss_mb(), 1)
     overrides = [f"model.name={args.model}", f"train.batch_size={args.batch_size}", *args.overrides]
     config = load_config(args.config, overrides)
-    training.set_up_runtime(config)
+    training.set_up(config, distributed=False)
+    task = ImageClassificationTask(config)
     record = {
         "mode": args.mode,
         "model": args.model,
@@ -91,8 +93,8 @@ def measure(args: argparse.Namespace) -> dict:
 
     if args.mode == "pipeline":
         (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
-        splits = training.make_splits(config, x, y)
-        iterator = iter(training.train_dataset(config, splits, start_epoch=0))
+        splits = task.make_splits(x, y)
+        iterator = iter(task.train_dataset(splits, start_epoch=0))
 
         def block():
             for _ in range(args.steps):
@@ -101,7 +103,7 @@ def measure(args: argparse.Namespace) -> dict:
         rates = _median_rate(block, args.steps * args.batch_size, args.repeats, args.warmup)
         return {**record, **_rates(rates), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
-    model = training.new_model(config)
+    model = task.build_model()
     macs = count_macs(model)
     rng = np.random.default_rng(0)
     images = tf.constant(rng.standard_normal((args.batch_size, 32, 32, 3), np.float32))
@@ -118,24 +120,23 @@ def measure(args: argparse.Namespace) -> dict:
 
         flop_per_image = 2 * macs
     elif args.mode == "train":
-        training.compile_model(model, config, steps_per_epoch=1000)
-        spe = config.train.steps_per_execution
+        task.compile_model(model, steps_per_epoch=1000)
+        steps_per_execution = config.train.steps_per_execution
         batches = tf.data.Dataset.from_tensors((images, labels)).repeat()
         iterator = iter(batches)
         model.make_train_function()
         train_function = model.train_function
 
         def block():
-            for _ in range(args.steps // spe):
+            for _ in range(args.steps // steps_per_execution):
                 logs = train_function(iterator)
             float(logs["loss"])  # wait for the last step
 
         flop_per_image = 3 * 2 * macs
     else:  # e2e: real fit() on the real pipeline; per-epoch overheads measured separately
         (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
-        splits = training.make_splits(config, x, y)
-        spe_fit = data_lib.steps_per_epoch(len(splits.x_train), args.batch_size)
-        training.compile_model(model, config, steps_per_epoch=spe_fit)
+        splits = task.make_splits(x, y)
+        task.compile_model(model, steps_per_epoch=task.steps_per_epoch(splits))
         epoch_times: list[float] = []
 
         class Timer(keras.callbacks.Callback):
@@ -146,7 +147,7 @@ def measure(args: argparse.Namespace) -> dict:
                 epoch_times.append(time.perf_counter() - self.start)
 
         model.fit(
-            training.train_dataset(config, splits, start_epoch=0),
+            task.train_dataset(splits, start_epoch=0),
             steps_per_epoch=args.steps,
             epochs=args.warmup + args.repeats,
             callbacks=[Timer()],

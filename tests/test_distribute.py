@@ -26,10 +26,10 @@ WORKER = """
 import sys, numpy as np
 sys.path.insert(0, sys.argv[1])
 import train
-from resnet_tf.training import loop as training
+from resnet_tf import training
 fit = training.fit
-def fit_and_keep(model, *args, **kwargs):
-    result = fit(model, *args, **kwargs)
+def fit_and_keep(task, model, *args, **kwargs):
+    result = fit(task, model, *args, **kwargs)
     np.savez(sys.argv[2], *model.get_weights())
     return result
 training.fit = fit_and_keep

@@ -17,8 +17,10 @@ from tiny_run import child_env
 from tiny_run import tiny_run_args as tiny_args
 
 import train as train_cli
-from resnet_tf import experiment
-from resnet_tf.training import loop as training
+from resnet_tf import evaluation, experiment
+from resnet_tf import training
+from resnet_tf.errors import TrainingError
+from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from resnet_tf.training import losses, schedules
 from resnet_tf.config import load_config
 from resnet_tf.runs.history import read_history
@@ -263,7 +265,7 @@ def test_divergence_stops_with_a_clear_message(tiny_cifar_archive, tmp_path):
                 weight.assign(np.full(weight.shape, np.nan, np.float32))
 
     config = tiny_config(tiny_cifar_archive, tmp_path, "boom", epochs=4)
-    with pytest.raises(training.TrainingError, match=r"NaN/inf in epoch 2; stopped"):
+    with pytest.raises(TrainingError, match=r"NaN/inf in epoch 2; stopped"):
         experiment.start(config, None, argv=[], verbose=0, callbacks=[PoisonInSecondEpoch()])
     run = tmp_path / "boom"
     assert json.loads((run / "metrics.json").read_text())["status"] == "diverged"
@@ -277,7 +279,7 @@ def test_a_failing_test_score_keeps_the_training_record(tiny_cifar_archive, tmp_
     def broken_evaluation(*args, **kwargs):
         raise RuntimeError("test evaluation broke")
 
-    monkeypatch.setattr(experiment, "evaluate_saved_model", broken_evaluation)
+    monkeypatch.setattr(evaluation, "score_checkpoint", broken_evaluation)
     config = tiny_config(tiny_cifar_archive, tmp_path, "no-test", epochs=1)
     with pytest.raises(RuntimeError, match="test evaluation broke"):
         experiment.start(config, None, argv=[], verbose=0)
@@ -334,7 +336,7 @@ def test_thread_counts_reach_tensorflow_in_a_new_process_and_are_refused_late():
         "from resnet_tf import training\n"
         "from resnet_tf.config import load_config\n"
         "c = load_config(None, ['runtime.intra_op_threads=1', 'runtime.inter_op_threads=3'])\n"
-        "training.set_up_runtime(c)\n"
+        "training.set_up(c, distributed=False)\n"
         "t = tf.config.threading\n"
         "print(t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads())\n"
     )
@@ -346,8 +348,8 @@ def test_thread_counts_reach_tensorflow_in_a_new_process_and_are_refused_late():
     # Here TensorFlow is already running: a different count is one clear error.
     keras.ops.add(1.0, 1.0)
     late = load_config(None, ["runtime.intra_op_threads=7"])
-    with pytest.raises(training.TrainingError, match="runtime.intra_op_threads"):
-        training.set_up_runtime(late)
+    with pytest.raises(TrainingError, match="runtime.intra_op_threads"):
+        training.set_up(late, distributed=False)
 
 
 # ---------------------------------------------------------------- pieces
@@ -403,8 +405,8 @@ def test_schedules_give_the_documented_values():
 def test_l2_penalty_matches_pytorch_weight_decay():
     """gradient of the penalty = weight_decay * w, for every trainable weight."""
     config = load_config(None, ["model.name=resnet20", "train.optimizer.weight_decay=0.01"])
-    model = training.new_model(config)
-    training.add_l2_penalty(model, 0.01)
+    model = ImageClassificationTask(config).build_model()
+    add_l2_penalty(model, 0.01)
     expected = sum(0.005 * float(np.sum(np.square(v.numpy()))) for v in model.trainable_variables)
     assert float(sum(keras.ops.convert_to_numpy(x) for x in model.losses)) == pytest.approx(
         expected, rel=1e-5

@@ -1,1 +1,12 @@
-"""Training: runtime set-up, the task (model, data, optimizer, loss), callbacks and the fit loop."""
+"""Training: the process's runtime set-up, the task (config -> model, data, optimizer, loss),
+the callbacks, and the fit loop with exact resume.
+
+A run goes: `runtime.set_up(config)` once, then `ImageClassificationTask(config)` builds and
+compiles the model and its datasets, then `fit(...)` trains it into a run folder.
+"""
+
+from resnet_tf.training.loop import TrainResult, fit
+from resnet_tf.training.runtime import set_up
+from resnet_tf.training.task import ImageClassificationTask
+
+__all__ = ["ImageClassificationTask", "TrainResult", "fit", "set_up"]

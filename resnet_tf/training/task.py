@@ -1,0 +1,159 @@
+"""What a config asks to train: the model, its data, the optimizer and the loss, compiled.
+
+One object turns a `Config` into the pieces `model.fit()` needs (Model Garden's task idea), so
+the training run, a dry run and the benchmark all build them the same way.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from resnet_tf import data as data_lib
+from resnet_tf.config import Config, TrainConfig
+from resnet_tf.data import Splits
+from resnet_tf.models import build_model
+from resnet_tf.training.losses import SparseCrossEntropy
+from resnet_tf.training.optimizers import SGD, is_bn_bias
+from resnet_tf.training.schedules import LearningRate, make_schedule
+
+# Images FastNet's patch-whitening stem is fitted on (the first of the training split).
+ADAPT_IMAGES = 5000
+
+
+class ImageClassificationTask:
+    """CIFAR-10 classification as the config describes it."""
+
+    def __init__(self, config: Config, num_classes: int = data_lib.NUM_CLASSES):
+        self.config = config
+        self.num_classes = num_classes
+
+    # ------------------------------------------------------------ data
+
+    def make_splits(self, x: np.ndarray, y: np.ndarray) -> Splits:
+        """Training images (the first `data.subset` if set) minus a stratified validation set."""
+        data, runtime = self.config.data, self.config.runtime
+        return data_lib.make_splits(
+            x, y, subset=data.subset, val_size=data.val_size, seed=runtime.seed
+        )
+
+    def steps_per_epoch(self, splits: Splits) -> int:
+        return data_lib.steps_per_epoch(len(splits.x_train), self.config.train.batch_size)
+
+    def train_dataset(self, splits: Splits, start_epoch: int) -> tf.data.Dataset:
+        """Endless augmented batches; those of epoch e depend only on (seed, e)."""
+        augment = self.config.data.augment
+        return data_lib.make_train_dataset(
+            splits.x_train,
+            splits.y_train,
+            batch_size=self.config.train.batch_size,
+            seed=self.config.runtime.seed,
+            start_epoch=start_epoch,
+            normalization=self.config.data.normalization,
+            flip=augment.flip,
+            flip_mode=augment.flip_mode,
+            crop_padding=augment.crop_padding,
+            crop_mode=augment.crop_mode,
+            cutout=augment.cutout,
+        )
+
+    def eval_dataset(self, x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
+        return data_lib.make_eval_dataset(
+            x,
+            y,
+            batch_size=self.eval_batch_size,
+            normalization=self.config.data.normalization,
+        )
+
+    @property
+    def eval_batch_size(self) -> int:
+        return max(self.config.train.batch_size, 256)
+
+    # ------------------------------------------------------------ model
+
+    def build_model(self, splits: Splits | None = None) -> keras.Model:
+        """The configured model; with `splits`, fitted to the training images where the model
+        has a data-dependent layer (FastNet's patch whitening), normalised as the pipeline
+        feeds them."""
+        m = self.config.model
+        model = build_model(
+            m.name,
+            num_classes=self.num_classes,
+            stem=m.stem,
+            zero_init_residual=m.zero_init_residual,
+            bn_momentum=m.bn_momentum,
+            bn_epsilon=m.bn_epsilon,
+            width_multiplier=m.width_multiplier,
+            identity_init=m.identity_init,
+            kernel_init=m.kernel_init,
+        )
+        if splits is not None and hasattr(model, "adapt"):
+            images = data_lib.normalize_images(
+                splits.x_train[:ADAPT_IMAGES], self.config.data.normalization
+            )
+            model.adapt(np.asarray(images))
+        return model
+
+    def compile_model(self, model: keras.Model, steps_per_epoch: int) -> None:
+        """Optimizer with its lr schedule, the loss (with weight decay as an L2 term where the
+        optimizer couples it) and the metrics that history.csv records."""
+        train = self.config.train
+        schedule = make_schedule(train, steps_per_epoch)
+        if train.optimizer.name in ("sgd", "adam"):
+            add_l2_penalty(
+                model, train.optimizer.weight_decay, train.optimizer.bn_bias_lr_multiplier
+            )
+        model.compile(
+            optimizer=make_optimizer(train, schedule),
+            loss=SparseCrossEntropy(
+                num_classes=self.num_classes, label_smoothing=train.label_smoothing
+            ),
+            # Plain cross-entropy, for history.csv: the objective ("loss" to Keras) also holds
+            # the L2 penalty and label smoothing, which would make runs with other settings
+            # incomparable.
+            metrics=[
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseCategoricalCrossentropy(
+                    name="cross_entropy", from_logits=True
+                ),
+            ],
+            jit_compile=self.config.runtime.jit_compile,
+            steps_per_execution=train.steps_per_execution,
+        )
+
+
+def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:
+    o = train.optimizer
+    if o.name == "sgd":
+        return SGD(
+            learning_rate=schedule,
+            momentum=o.momentum,
+            nesterov=o.nesterov,
+            bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
+        )
+    if o.name == "adam":
+        return keras.optimizers.Adam(
+            learning_rate=schedule, beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon
+        )
+    return keras.optimizers.AdamW(
+        learning_rate=schedule,
+        weight_decay=o.weight_decay,
+        beta_1=o.beta_1,
+        beta_2=o.beta_2,
+        epsilon=o.epsilon,
+    )
+
+
+def add_l2_penalty(
+    model: keras.Model, weight_decay: float, bn_bias_lr_multiplier: float = 1.0
+) -> None:
+    """PyTorch's coupled weight decay (gradient += wd * w, on every weight) as an L2 loss term
+    wd/2 * ||w||^2, so that the recipes' numbers (e.g. 5e-4 for SGD) mean what they say.
+
+    BN shifts with a larger lr get a smaller penalty, so they decay as fast as the rest."""
+    if weight_decay <= 0:
+        return
+    for variable in model.trainable_variables:
+        scale = bn_bias_lr_multiplier if is_bn_bias(variable) else 1.0
+        variable.regularizer = keras.regularizers.L2(weight_decay / 2 / scale)
