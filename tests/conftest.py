@@ -14,6 +14,8 @@ REAL_ARCHIVE = REPO_ROOT.parent / "shared" / "datasets" / "cifar-10-python.tar.g
 
 # Set before TensorFlow is imported anywhere, so its start-up chatter stays quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As the package sets it when it is imported first: the numerics of the commands users run.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # lets tests import cifar_fixtures
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))  # lets tests import resnet_tf without installing it
