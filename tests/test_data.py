@@ -22,6 +22,7 @@ from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CLASS_NAMES,
+    cache,
     cifar10,
     default_cache_dir,
     load_cifar10,
@@ -130,7 +131,7 @@ def test_unwritable_cache_dir_warns_once_and_still_loads(monkeypatch, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("RESNET_TF_CACHE_DIR", str(blocker / "cache"))
-    monkeypatch.setattr(cifar10, "_warned_about_cache", False)
+    monkeypatch.setattr(cache, "_warned_about_cache", False)
     archive = write_cifar_archive(tmp_path / "e.tar.gz", 10, 10, seed=4)
     with pytest.warns(RuntimeWarning, match="cache"):
         assert_same_data(load_cifar10(archive), expected_arrays(10, 10, seed=4))
