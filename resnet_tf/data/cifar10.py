@@ -3,7 +3,8 @@ folder, finding the source a path names, and `load_cifar10`.
 
 The archive's batches are pickles, so they are read with a restricted unpickler that only
 admits what numpy array reconstruction needs, and every member of the tar is vetted (no links,
-no names escaping a folder). Decoded arrays are cached on disk (see cache.py), so only the first load decodes.
+no names escaping a folder). Decoded arrays are cached on disk (see cache.py), so only the
+first load of a source decodes it.
 """
 
 from __future__ import annotations
