@@ -64,7 +64,6 @@ _ALLOWED_PICKLE_GLOBALS = frozenset(
 )
 
 
-
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that refuses every global except numpy array reconstruction.
 
