@@ -1,4 +1,4 @@
-"""Build small CIFAR-10 archives in the real on-disk format, for tests."""
+"""Build small CIFAR-10 archives in the real on-disk format, and other data for tests."""
 
 from __future__ import annotations
 
@@ -117,3 +117,24 @@ def write_cifar_folder(
         batch = {b"batch_label": f"fake {name}".encode(), b"labels": labels, b"data": data}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=4))
     return folder
+
+
+def assert_same_data(loaded, expected) -> None:
+    """Two ((x_train, y_train), (x_test, y_test)) results hold the same values."""
+    (x_train, y_train), (x_test, y_test) = loaded
+    (ex_train, ey_train), (ex_test, ey_test) = expected
+    np.testing.assert_array_equal(x_train, ex_train)
+    np.testing.assert_array_equal(y_train, ey_train)
+    np.testing.assert_array_equal(x_test, ex_test)
+    np.testing.assert_array_equal(y_test, ey_test)
+
+
+def random_images(n: int, seed: int = 0, low: int = 0) -> np.ndarray:
+    """n random uint8 (32, 32, 3) images with pixel values in [low, 255]."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(low, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+
+
+def take_batches(dataset, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first `count` (images, labels) batches of a dataset, as numpy arrays."""
+    return [(images.numpy(), labels.numpy()) for images, labels in dataset.take(count)]

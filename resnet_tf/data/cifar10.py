@@ -1,27 +1,26 @@
-"""Load CIFAR-10 from the standard python archive, safely, with an on-disk cache.
+"""The CIFAR-10 format: its constants, safe decoding of the python archive or its extracted
+folder, finding the source a path names, and `load_cifar10`.
 
-The archive's batches are pickles, so they are read with a restricted unpickler that
-only admits what numpy array reconstruction needs. Decoded arrays are cached as one
-uncompressed .npz file so later loads take a fraction of a second.
+The archive's batches are pickles, so they are read with a restricted unpickler that only
+admits what numpy array reconstruction needs, and every member of the tar is vetted (no links,
+no names escaping a folder). Decoded arrays are cached on disk (see cache.py), so only the
+first load of a source decodes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
 import tarfile
-import tempfile
-import warnings
 import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from resnet_tf.errors import DataError
 
-ArrayPair = tuple[np.ndarray, np.ndarray]
+from resnet_tf.data.cache import ArrayPair, TrainAndTest, cache_file_for, read_cache, write_cache
+from resnet_tf.errors import DataError
 
 CLASS_NAMES: tuple[str, ...] = (
     "airplane",
@@ -41,8 +40,6 @@ IMAGE_SHAPE = (32, 32, 3)
 # Per-channel statistics of pixels / 255, RGB order.
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 BATCHES_DIR_NAME = "cifar-10-batches-py"
@@ -50,10 +47,7 @@ TRAIN_BATCH_NAMES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH_NAME = "test_batch"
 REQUIRED_BATCH_NAMES = TRAIN_BATCH_NAMES + (TEST_BATCH_NAME,)
 
-CACHE_DIR_ENV = "RESNET_TF_CACHE_DIR"
 DATA_DIR_ENV = "CIFAR10_DIR"
-# Bump when the decoding or the cache layout changes, so old cache files are ignored.
-CACHE_FORMAT_VERSION = 1
 
 LABEL_DTYPE = np.uint8  # labels are (N,) uint8, the same dtype Keras uses
 
@@ -68,9 +62,6 @@ _ALLOWED_PICKLE_GLOBALS = frozenset(
         ("numpy", "dtype"),
     }
 )
-
-_warned_about_cache = False
-
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
@@ -142,7 +133,7 @@ def _batch_to_arrays(batch: dict, source_name: str) -> ArrayPair:
     return np.ascontiguousarray(images), label_array.astype(LABEL_DTYPE)
 
 
-def _assemble(batches: dict[str, ArrayPair]) -> tuple[ArrayPair, ArrayPair]:
+def _assemble(batches: dict[str, ArrayPair]) -> TrainAndTest:
     """Concatenate the five training batches in order and pair them with the test batch."""
     x_train = np.concatenate([batches[name][0] for name in TRAIN_BATCH_NAMES])
     y_train = np.concatenate([batches[name][1] for name in TRAIN_BATCH_NAMES])
@@ -168,7 +159,7 @@ def _check_member_is_safe(member: tarfile.TarInfo, archive: Path) -> None:
         )
 
 
-def _decode_archive(archive: Path) -> tuple[ArrayPair, ArrayPair]:
+def _decode_archive(archive: Path) -> TrainAndTest:
     """Read the batches straight from the gzipped tar (nothing is extracted to disk)."""
     raw_batches: dict[str, bytes] = {}
     try:
@@ -206,7 +197,7 @@ def _decode_archive(archive: Path) -> tuple[ArrayPair, ArrayPair]:
     return _assemble(batches)
 
 
-def _decode_folder(folder: Path) -> tuple[ArrayPair, ArrayPair]:
+def _decode_folder(folder: Path) -> TrainAndTest:
     """Read the batch files of an extracted cifar-10-batches-py folder."""
     batches = {}
     for name in REQUIRED_BATCH_NAMES:
@@ -252,82 +243,7 @@ def is_cifar10_source(path: str | os.PathLike) -> bool:
     return any((given / name).exists() for name in markers)
 
 
-def _source_fingerprint(source: Path) -> str:
-    """Hash of the source's path, sizes and mtimes, so a changed source misses the cache."""
-    parts = [f"v{CACHE_FORMAT_VERSION}", str(source)]
-    files = [source] if source.is_file() else [source / name for name in REQUIRED_BATCH_NAMES]
-    for file in files:
-        try:
-            stat = file.stat()
-            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
-        except OSError:
-            parts.append(f"{file.name}:missing")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
-
-
-def default_cache_dir() -> Path:
-    """Where decoded arrays are cached: $RESNET_TF_CACHE_DIR, else the XDG cache folder."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "resnet_tf"
-
-
-def _warn_cache_once(message: str) -> None:
-    global _warned_about_cache
-    if not _warned_about_cache:
-        _warned_about_cache = True
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-
-def _read_cache(cache_file: Path) -> tuple[ArrayPair, ArrayPair] | None:
-    """Return cached arrays, or None when there is no usable cache file."""
-    if not cache_file.is_file():
-        return None
-    try:
-        with np.load(cache_file, allow_pickle=False) as stored:
-            arrays = {name: stored[name] for name in ("x_train", "y_train", "x_test", "y_test")}
-    except Exception:  # a damaged cache is rebuilt, never trusted
-        return None
-    for prefix in ("train", "test"):
-        images, labels = arrays[f"x_{prefix}"], arrays[f"y_{prefix}"]
-        if (
-            images.dtype != np.uint8
-            or images.shape[1:] != IMAGE_SHAPE
-            or labels.shape != (images.shape[0],)
-            or labels.dtype != LABEL_DTYPE
-        ):
-            return None
-    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
-
-
-def _write_cache(cache_file: Path, data: tuple[ArrayPair, ArrayPair]) -> None:
-    """Write the arrays atomically (temp file, then rename), or warn once and carry on."""
-    (x_train, y_train), (x_test, y_test) = data
-    temp_name = None
-    try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=cache_file.parent, prefix=cache_file.name + ".", suffix=".tmp", delete=False
-        ) as temp:
-            temp_name = temp.name
-            np.savez(temp, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-        os.replace(temp_name, cache_file)
-    except OSError as error:
-        if temp_name is not None:
-            try:
-                os.unlink(temp_name)
-            except OSError:
-                pass
-        _warn_cache_once(
-            f"Could not write the CIFAR-10 cache in {cache_file.parent} ({error}); "
-            f"loading will decode the archive every time. Set {CACHE_DIR_ENV} to a writable folder."
-        )
-
-
-def _load_with_keras() -> tuple[ArrayPair, ArrayPair]:
+def _load_with_keras() -> TrainAndTest:
     """Fall back on Keras' downloader, with a clear error when it cannot fetch the data."""
     try:
         import keras
@@ -344,7 +260,7 @@ def _load_with_keras() -> tuple[ArrayPair, ArrayPair]:
     )
 
 
-def load_cifar10(path: str | os.PathLike | None = None) -> tuple[ArrayPair, ArrayPair]:
+def load_cifar10(path: str | os.PathLike | None = None) -> TrainAndTest:
     """Return ((x_train, y_train), (x_test, y_test)) like keras.datasets.cifar10.load_data().
 
     Images are uint8 (N, 32, 32, 3) NHWC; labels are uint8 of shape (N,), not (N, 1).
@@ -358,45 +274,11 @@ def load_cifar10(path: str | os.PathLike | None = None) -> tuple[ArrayPair, Arra
         return _load_with_keras()
 
     source = _resolve_source(path)
-    cache_file = default_cache_dir() / f"cifar10-{_source_fingerprint(source)}.npz"
-    cached = _read_cache(cache_file)
+    files = [source] if source.is_file() else [source / name for name in REQUIRED_BATCH_NAMES]
+    cache_file = cache_file_for("cifar10", source, files)
+    cached = read_cache(cache_file, IMAGE_SHAPE, LABEL_DTYPE)
     if cached is not None:
         return cached
     data = _decode_archive(source) if source.is_file() else _decode_folder(source)
-    _write_cache(cache_file, data)
+    write_cache(cache_file, data)
     return data
-
-
-def split_train_val(
-    x: np.ndarray, y: np.ndarray, val_size: int, seed: int
-) -> tuple[ArrayPair, ArrayPair]:
-    """Split off a class-stratified validation set of `val_size` images, chosen by `seed`.
-
-    Each class gives val_size * class_share images (largest remainders get the spare ones),
-    so the validation set mirrors the class balance. Both parts keep the original order.
-    """
-    labels = np.asarray(y).reshape(-1)
-    n_images = labels.shape[0]
-    if len(x) != n_images:
-        raise ValueError(
-            f"split_train_val: expected as many labels as images, found {n_images} and {len(x)}"
-        )
-    if not 0 <= val_size < n_images:
-        raise ValueError(
-            f"split_train_val: expected 0 <= val_size < {n_images} (the number of images), "
-            f"found {val_size}"
-        )
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = val_size * counts / n_images
-    per_class = np.floor(quotas).astype(np.int64)
-    spare = val_size - int(per_class.sum())
-    # Stable sort so ties go to the lower class, keeping the split deterministic.
-    order = np.argsort(-(quotas - per_class), kind="stable")
-    per_class[order[:spare]] += 1
-
-    rng = np.random.default_rng(seed)
-    is_val = np.zeros(n_images, dtype=bool)
-    for class_value, take in zip(classes, per_class):
-        members = np.flatnonzero(labels == class_value)
-        is_val[rng.permutation(members)[:take]] = True
-    return (x[~is_val], y[~is_val]), (x[is_val], y[is_val])
