@@ -51,23 +51,3 @@ __all__ = [
     "steps_per_epoch",
 ]
 
-
-# TEMPORARY (until the data room's splits.py lands)
-from dataclasses import dataclass as _dataclass  # noqa: E402
-
-import numpy as _np  # noqa: E402
-
-
-@_dataclass
-class Splits:
-    x_train: _np.ndarray
-    y_train: _np.ndarray
-    x_val: _np.ndarray
-    y_val: _np.ndarray
-
-
-def make_splits(x, y, *, subset, val_size, seed) -> Splits:
-    if subset is not None:
-        x, y = x[:subset], y[:subset]
-    (x_tr, y_tr), (x_val, y_val) = split_train_val(x, y, val_size, seed)
-    return Splits(x_tr, y_tr, x_val, y_val)
