@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import math
 from pathlib import Path
 
@@ -13,8 +14,9 @@ import resnet_tf.models
 from resnet_tf.config import schema
 from resnet_tf.config.validation import config_from_dict
 from resnet_tf.errors import ConfigError
-from resnet_tf.models import build_model
+from resnet_tf.models import BasicBlock, Bottleneck, ResNet, build_model
 from resnet_tf.models.__main__ import main as cli_main
+from resnet_tf.models.fastnet import ConvGroup, FastNet
 from resnet_tf.models.registry import ARCHITECTURES, FAST_NETS, model_options
 
 CONFIG_PACKAGE = Path(schema.__file__).parent
@@ -80,6 +82,19 @@ def test_options_are_the_config_model_section_with_its_defaults():
     assert type(opts.bn_momentum) is float and type(opts.width_multiplier) is float
     with pytest.raises(ConfigError, match="num_classes: expected an integer >= 1, found 0"):
         build_model("resnet20", num_classes=0)
+
+
+@pytest.mark.parametrize("layer", [ResNet, FastNet, ConvGroup, BasicBlock, Bottleneck])
+def test_constructors_default_to_the_schema(layer):
+    """So a model built directly matches one built from a config that leaves the key out."""
+    defaults = schema.ModelConfig()
+    # BasicBlock and Bottleneck pass their options on to their shared base class.
+    signatures = (inspect.signature(cls.__init__).parameters for cls in layer.__mro__)
+    parameters = next(p for p in signatures if "bn_momentum" in p)
+    shared = [name for name in parameters if hasattr(defaults, name) and name != "name"]
+    assert "bn_momentum" in shared and "bn_epsilon" in shared
+    for name in shared:
+        assert parameters[name].default == getattr(defaults, name), (layer.__name__, name)
 
 
 def test_cli_refuses_an_option_the_model_lacks_in_one_line(capsys):
