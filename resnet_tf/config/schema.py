@@ -2,8 +2,8 @@
 
 This module is the one place that knows an option's default, range and choices: the config
 loader checks files against it (see validation.py), and the model registry checks
-`build_model` options against `ModelConfig`, so the two cannot disagree. It imports neither
-Keras nor TensorFlow, so command lines can read it before those load.
+`build_model` options against `ModelConfig`, so the two cannot disagree. It imports no model
+code, so the config never depends on the models; the models depend on it.
 """
 
 from __future__ import annotations
