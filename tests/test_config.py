@@ -113,6 +113,13 @@ def test_round_trip_through_yaml(tmp_path):
         ("data: {subset: 100, val_size: 100}\n", [], "data.val_size: expected fewer than the 100"),
         ("runtime: {distribution: mirored}\n", [], "(did you mean 'mirrored'?)"),
         ("train: {lr_scaling: sqrt}\n", [], "train.lr_scaling: expected one of 'none', 'linear'"),
+        ("model: {bn_momentum: 1.0}\n", [], "model.bn_momentum: expected a value >= 0.0 and < 1.0"),
+        (
+            "model: {name: fastnet, stem: imagenet}\n",
+            [],
+            "model.stem: only the ResNets have it (the fastnet models have a fixed",
+        ),
+        ("model: {name: resnet20}\n", ["model.identity_init=true"], "model.identity_init: only"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(tmp_path, text, overrides, expected):

@@ -15,6 +15,7 @@ from tiny_run import tiny_fast_config
 from resnet_tf import experiment
 from resnet_tf.training import schedules
 from resnet_tf.config import load_config
+from resnet_tf.errors import ConfigError
 from resnet_tf.evaluation.evaluate import evaluate_saved_model, shift_images
 from resnet_tf.models import build_model
 from resnet_tf.models.batch_norm import FusedBatchNormalization
@@ -71,7 +72,7 @@ def test_fastnet_shape_params_and_macs():
     assert half.widths == [32, 128, 128]
     logits = half(correlated_images(4), training=False)
     assert tuple(logits.shape) == (4, 10) and logits.dtype == "float32"
-    with pytest.raises(ValueError, match="fixed patch-whitening stem"):
+    with pytest.raises(ConfigError, match="fixed patch-whitening stem"):
         build_model("fastnet", stem="imagenet")
 
 

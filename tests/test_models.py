@@ -203,29 +203,6 @@ def test_logits_stay_float32_under_mixed_precision():
     assert logits.dtype == "float32"
 
 
-def test_unknown_name_lists_valid_names_and_suggests_one():
-    with pytest.raises(ValueError, match=r"Did you mean 'resnet18'\?.*resnet152"):
-        build_model("resnet81")
-    with pytest.raises(ValueError, match="Valid names: resnet18"):
-        build_model("vgg16")
-
-
-@pytest.mark.parametrize(
-    ("options", "named"),
-    [
-        ({"dropout": 0.5}, "dropout"),
-        ({"stem": "tiny"}, "stem"),
-        ({"zero_init_residual": "yes"}, "zero_init_residual"),
-        ({"bn_momentum": 1.5}, "bn_momentum"),
-        ({"bn_epsilon": 0}, "bn_epsilon"),
-        ({"width_multiplier": "2"}, "width_multiplier"),
-    ],
-)
-def test_bad_options_are_rejected_by_name(options, named):
-    with pytest.raises(ValueError, match=named):
-        build_model("resnet20", **options)
-
-
 def test_configs_round_trip():
     model = shared_model("seed_resnet18")
     clone = ResNet.from_config(model.get_config())
@@ -302,7 +279,7 @@ def test_cli_prints_a_summary_and_rejects_bad_names(capsys):
     assert cli_main(["resnet20", "resnt56"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.count("\n") == 1 and "Did you mean 'resnet56'" in captured.err
+    assert captured.err.count("\n") == 1 and "did you mean 'resnet56'" in captured.err
 
 
 def test_fused_batch_norm_matches_keras_batch_norm():

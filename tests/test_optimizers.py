@@ -83,7 +83,7 @@ def test_identity_init_makes_dirac_filters_and_keeps_the_rest_random():
     wider = keras.ops.convert_to_numpy(model.groups[1].conv1.kernel)  # 16 in, 32 out
     assert np.abs(wider[..., 16:]).min() > 0  # the filters past the identity stay random
     assert FastNet.from_config(model.get_config()).identity_init is True
-    with pytest.raises(ValueError, match="identity_init"):
+    with pytest.raises(ConfigError, match="identity_init"):
         build_model("resnet20", identity_init=True)
 
 
@@ -100,9 +100,9 @@ def test_fan_in_uniform_init_draws_within_pytorchs_bound_and_defaults_stay_he():
     head = keras.ops.convert_to_numpy(small.classifier.kernel)  # 128 in, 10 out
     assert np.abs(head).max() <= 1.000001 / np.sqrt(128) < np.abs(default.classifier.kernel).max()
     assert FastNet.from_config(small.get_config()).groups[0].kernel_init == "fan_in_uniform"
-    with pytest.raises(ValueError, match="kernel_init"):
+    with pytest.raises(ConfigError, match="kernel_init"):
         build_model("resnet20", kernel_init="fan_in_uniform")
-    with pytest.raises(ValueError, match="kernel_init"):
+    with pytest.raises(ConfigError, match="kernel_init"):
         build_model("fastnet", kernel_init="xavier")
 
 

@@ -1,6 +1,30 @@
-"""The run configuration: YAML file + `--set key=value` overrides -> typed, validated dataclasses."""
+"""The run configuration: YAML file + `--set key=value` overrides -> typed, validated dataclasses.
+
+Every value a run depends on lives here, so a run folder's `config.yaml` is enough to repeat it.
+Validation happens before any work starts, and each problem is reported as one line naming the
+file and the dotted key, what was expected and what was found.
+
+schema.py      the sections and keys: meaning, default, range, choices (the one list of each)
+validation.py  plain data -> checked dataclasses; the checks that involve several keys
+yaml_io.py     reading config files and --set overrides; load_config
+"""
 
 from resnet_tf.config.schema import (
+    ACTIVATIONS,
+    CROP_MODES,
+    DISTRIBUTIONS,
+    FAST_NET_NAMES,
+    FLIP_MODES,
+    KERNEL_INITS,
+    LR_SCALINGS,
+    MODEL_NAMES,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    RESNET_NAMES,
+    SCHEDULES,
+    STEMS,
+    TTA_CHOICES,
     AugmentConfig,
     Config,
     DataConfig,
@@ -10,10 +34,26 @@ from resnet_tf.config.schema import (
     RuntimeConfig,
     ScheduleConfig,
     TrainConfig,
-    load_config,
 )
+from resnet_tf.config.validation import config_from_dict
+from resnet_tf.config.yaml_io import load_config
 
 __all__ = [
+    "ACTIVATIONS",
+    "CROP_MODES",
+    "DISTRIBUTIONS",
+    "FAST_NET_NAMES",
+    "FLIP_MODES",
+    "KERNEL_INITS",
+    "LR_SCALINGS",
+    "MODEL_NAMES",
+    "NORMALIZATIONS",
+    "OPTIMIZERS",
+    "PRECISIONS",
+    "RESNET_NAMES",
+    "SCHEDULES",
+    "STEMS",
+    "TTA_CHOICES",
     "AugmentConfig",
     "Config",
     "DataConfig",
@@ -23,5 +63,6 @@ __all__ = [
     "RuntimeConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "config_from_dict",
     "load_config",
 ]

@@ -13,8 +13,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from resnet_tf.models.registry import MODEL_NAMES, STEM_OPTIONS, build_model, check_model_name  # noqa: E402
-from resnet_tf.models.summary import count_macs, count_trainable_params, describe_model  # noqa: E402
+from resnet_tf.config.schema import MODEL_NAMES, STEMS  # noqa: E402
+from resnet_tf.config.validation import check_model_name  # noqa: E402
+from resnet_tf.errors import ResnetTfError  # noqa: E402
+from resnet_tf.models.registry import build_model  # noqa: E402
+from resnet_tf.models.summary import (  # noqa: E402
+    count_macs,
+    count_trainable_params,
+    describe_model,
+)
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -26,7 +33,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "names", nargs="+", metavar="NAME", help=f"'all' or any of: {', '.join(MODEL_NAMES)}"
     )
     parser.add_argument("--num-classes", type=int, default=10)
-    parser.add_argument("--stem", choices=STEM_OPTIONS, default="cifar")
+    parser.add_argument("--stem", choices=STEMS, default="cifar")
     return parser.parse_args(argv)
 
 
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             if index:
                 print()
             print(describe_model(build_model(name, args.num_classes, **options)))
-    except ValueError as error:
+    except ResnetTfError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from resnet_tf.config.schema import ModelConfig
 from resnet_tf.models.batch_norm import FusedBatchNormalization
 
 SHORTCUT_TYPES = ("projection", "zero_pad", "conv")
@@ -81,9 +82,9 @@ class _ResidualBlock(keras.layers.Layer):
         strides: int = 1,
         shortcut: str = "projection",
         conv_bias: bool = False,
-        zero_init_residual: bool = False,
-        bn_momentum: float = 0.9,
-        bn_epsilon: float = 1e-5,
+        zero_init_residual: bool = ModelConfig.zero_init_residual,
+        bn_momentum: float = ModelConfig.bn_momentum,
+        bn_epsilon: float = ModelConfig.bn_epsilon,
         **kwargs,
     ):
         super().__init__(**kwargs)

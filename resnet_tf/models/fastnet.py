@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from resnet_tf.config.schema import ACTIVATIONS, KERNEL_INITS, ModelConfig
 from resnet_tf.models.blocks import batch_norm, conv2d, conv_kernel_initializer
 
 
@@ -98,11 +99,11 @@ class ConvGroup(keras.layers.Layer):
     def __init__(
         self,
         filters: int,
-        bn_momentum: float = 0.6,
-        bn_epsilon: float = 1e-5,
+        bn_momentum: float = ModelConfig.bn_momentum,
+        bn_epsilon: float = ModelConfig.bn_epsilon,
         activation: str = "gelu",
-        identity_init: bool = False,
-        kernel_init: str = "he_normal",
+        identity_init: bool = ModelConfig.identity_init,
+        kernel_init: str = ModelConfig.kernel_init,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -175,9 +176,6 @@ def start_as_identity(conv: keras.layers.Conv2D) -> None:
     conv.kernel.assign(kernel)
 
 
-ACTIVATIONS = ("gelu", "relu")
-KERNEL_INITS = ("he_normal", "fan_in_uniform")
-
 
 def conv_initializer(kernel_init: str) -> keras.initializers.Initializer:
     """he_normal: the project's He fan_out normal. fan_in_uniform: uniform in
@@ -197,7 +195,7 @@ def _check_activation(name: str) -> None:
 
 
 def activate(x, name: str):
-    """GELU (tanh form) as airbench uses, or ReLU, which is ~13 % faster on a CPU."""
+    """GELU (tanh form) as airbench uses, or ReLU, which costs less on a CPU."""
     if name == "relu":
         return keras.activations.relu(x)
     return keras.activations.gelu(x, approximate=True)
@@ -222,12 +220,12 @@ class FastNet(keras.Model):
         self,
         widths: tuple[int, ...] | list[int] = (64, 256, 256),
         num_classes: int = 10,
-        bn_momentum: float = 0.6,
-        bn_epsilon: float = 1e-5,
+        bn_momentum: float = ModelConfig.bn_momentum,
+        bn_epsilon: float = ModelConfig.bn_epsilon,
         logit_scale: float = 1 / 9,
         activation: str = "gelu",
-        identity_init: bool = False,
-        kernel_init: str = "he_normal",
+        identity_init: bool = ModelConfig.identity_init,
+        kernel_init: str = ModelConfig.kernel_init,
         **kwargs,
     ):
         super().__init__(**kwargs)

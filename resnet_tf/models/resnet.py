@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from resnet_tf.config.schema import ModelConfig
 from resnet_tf.models.blocks import SHORTCUT_TYPES, BasicBlock, Bottleneck, batch_norm, conv2d
 
 BLOCK_TYPES = {"basic": BasicBlock, "bottleneck": Bottleneck}
@@ -36,9 +37,9 @@ class ResNet(keras.Model):
         stem: str = "cifar",
         shortcut: str = "projection",
         conv_bias: bool = False,
-        zero_init_residual: bool = False,
-        bn_momentum: float = 0.9,
-        bn_epsilon: float = 1e-5,
+        zero_init_residual: bool = ModelConfig.zero_init_residual,
+        bn_momentum: float = ModelConfig.bn_momentum,
+        bn_epsilon: float = ModelConfig.bn_epsilon,
         **kwargs,
     ):
         super().__init__(**kwargs)

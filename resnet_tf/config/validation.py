@@ -1,0 +1,267 @@
+"""Plain data (parsed YAML, keyword arguments) -> the schema's dataclasses, or one clear line.
+
+Every problem is a ConfigError that names the dotted key, what was expected and what was found,
+with a did-you-mean hint for a near miss. The same checks serve config files (config_from_dict)
+and `build_model`'s options (resnet_tf/models/registry.py), so both accept the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import numbers
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from resnet_tf.config.schema import (
+    FAST_NET_NAMES,
+    FAST_NET_OPTIONS,
+    MODEL_NAMES,
+    RESNET_NAMES,
+    RESNET_OPTIONS,
+    Config,
+    ModelConfig,
+)
+from resnet_tf.errors import ConfigError
+
+T = typing.TypeVar("T")
+
+# ---------------------------------------------------------------- wording
+
+
+def type_name(expected: Any) -> str:
+    """How a message names an annotation: 'an integer', "one of 'sgd', 'adam'", ..."""
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in typing.get_args(expected) if a is not type(None)]
+        return type_name(inner[0]) + " or null"
+    if origin is list:
+        return "a list of " + type_name(typing.get_args(expected)[0]) + "s"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        expected, getattr(expected, "__name__", str(expected))
+    )
+
+
+def describe_found(value: Any) -> str:
+    """A value as a message shows it: its repr and its YAML kind, e.g. "'three' (string)"."""
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+    return f"{value!r} ({kind})"
+
+
+def did_you_mean(value: Any, choices: Sequence[str], prefix: str = "") -> str:
+    """' (did you mean ...?)' naming the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1)
+    return f" (did you mean {prefix}{close[0]!r}?)" if close else ""
+
+
+# ---------------------------------------------------------------- one value, one dataclass
+
+
+def convert(value: Any, expected: Any, key: str, *, numbers_in_strings: bool = False) -> Any:
+    """Check `value` against the annotation `expected`; return it converted (to float for a
+    number field). numbers_in_strings: accept '5e-4' for a number, as YAML 1.1 reads an
+    exponent without a dot as a string."""
+    found = describe_found(value)
+    origin = typing.get_origin(expected)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(expected)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return convert(value, inner[0], key, numbers_in_strings=numbers_in_strings)
+    if origin is Literal:
+        choices = typing.get_args(expected)
+        if value in choices and isinstance(value, str):
+            return value
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}{hint}")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}")
+        item_type = typing.get_args(expected)[0]
+        return [
+            convert(v, item_type, f"{key}[{i}]", numbers_in_strings=numbers_in_strings)
+            for i, v in enumerate(value)
+        ]
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+    elif expected is int:
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
+    elif expected is float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and numbers_in_strings:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif expected is str:
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}")
+
+
+def check_range(value: Any, meta: typing.Mapping, key: str) -> None:
+    """Refuse a number outside the field's schema.value_range metadata (if it has one)."""
+    if value is None or "lo" not in meta or isinstance(value, list):
+        return
+    lo, hi, lo_open, hi_open = meta["lo"], meta["hi"], meta["lo_open"], meta["hi_open"]
+    # Written as "not inside" so that NaN, which compares false with everything, is refused.
+    too_low = lo is not None and not (value > lo if lo_open else value >= lo)
+    too_high = hi is not None and not (value < hi if hi_open else value <= hi)
+    if too_low or too_high:
+        parts = []
+        if lo is not None:
+            parts.append(f"> {lo}" if lo_open else f">= {lo}")
+        if hi is not None:
+            parts.append(f"< {hi}" if hi_open else f"<= {hi}")
+        raise ConfigError(f"{key}: expected a value {' and '.join(parts)}, found {value!r}")
+
+
+def build_dataclass(
+    cls: type[T], data: Any, prefix: str = "", *, numbers_in_strings: bool = False
+) -> T:
+    """Build dataclass `cls` (and its nested sections) from a mapping, refusing unknown keys,
+    wrong types and out-of-range numbers; a missing key takes the schema's default. `prefix`
+    is the dotted path of `data` in the whole config ('model.'), which messages name."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "the top level"
+        raise ConfigError(f"{where}: expected a mapping of keys, found {describe_found(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key {prefix}{key}{did_you_mean(key, fields, prefix)}; "
+                f"valid keys here: {', '.join(fields)}"
+            )
+    kwargs = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in data:
+            continue
+        expected = hints[name]
+        if dataclasses.is_dataclass(expected):
+            kwargs[name] = build_dataclass(
+                expected, data[name], key + ".", numbers_in_strings=numbers_in_strings
+            )
+        else:
+            value = convert(data[name], expected, key, numbers_in_strings=numbers_in_strings)
+            check_range(value, f.metadata, key)
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- checks of several keys
+
+
+def check_model_name(name: Any, key: str = "model.name") -> None:
+    """Refuse a name that is not in schema.MODEL_NAMES, suggesting the closest one."""
+    if name in MODEL_NAMES and isinstance(name, str):
+        return
+    raise ConfigError(
+        f"{key}: unknown model {name!r}{did_you_mean(name, MODEL_NAMES)}; "
+        f"choose one of {', '.join(MODEL_NAMES)}"
+    )
+
+
+def check_model(model: ModelConfig) -> None:
+    """The model section's checks that involve its name: a known model, and options of the
+    other model family left at their defaults (they would be silently ignored otherwise)."""
+    check_model_name(model.name)
+    defaults = ModelConfig()
+    families = (
+        (RESNET_NAMES, FAST_NET_OPTIONS, "only the fastnet models have it"),
+        (
+            FAST_NET_NAMES,
+            RESNET_OPTIONS,
+            "only the ResNets have it (the fastnet models have a fixed patch-whitening stem "
+            "and no residual blocks)",
+        ),
+    )
+    for names, options, reason in families:
+        if model.name not in names:
+            continue
+        for key in options:
+            value = getattr(model, key)
+            if value != getattr(defaults, key):
+                raise ConfigError(
+                    f"model.{key}: {reason}, found {describe_found(value)} with "
+                    f"model.name {model.name!r}"
+                )
+
+
+def check_whole(config: Config) -> None:
+    """Checks that involve more than one key."""
+    check_model(config.model)
+    if config.runtime.deterministic and config.runtime.jit_compile:
+        raise ConfigError(
+            "runtime.jit_compile: XLA cannot run with runtime.deterministic: true "
+            "(TensorFlow refuses it); set one of them to false"
+        )
+    optimizer = config.train.optimizer
+    if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name != "sgd":
+        raise ConfigError(
+            f"train.optimizer.bn_bias_lr_multiplier: only sgd has it (Adam's steps ignore a "
+            f"gradient's scale), found {optimizer.bn_bias_lr_multiplier} with {optimizer.name!r}"
+        )
+    if config.train.lookahead_every and config.train.steps_per_execution > 1:
+        raise ConfigError(
+            "train.lookahead_every: Lookahead runs between steps, so it needs "
+            f"train.steps_per_execution 1, found {config.train.steps_per_execution}"
+        )
+    schedule = config.train.schedule
+    if schedule.warmup_epochs >= config.train.epochs and schedule.warmup_epochs > 0:
+        raise ConfigError(
+            f"train.schedule.warmup_epochs: expected fewer than train.epochs "
+            f"({config.train.epochs}), found {schedule.warmup_epochs}"
+        )
+    if schedule.name == "multistep":
+        if not schedule.milestones:
+            raise ConfigError(
+                "train.schedule.milestones: the multistep schedule needs a "
+                "non-empty list of epochs, found []"
+            )
+        if sorted(schedule.milestones) != schedule.milestones or schedule.milestones[0] < 1:
+            raise ConfigError(
+                f"train.schedule.milestones: expected increasing epochs >= 1, "
+                f"found {schedule.milestones}"
+            )
+    n_train = config.data.subset if config.data.subset is not None else 50000
+    if config.data.val_size >= n_train:
+        raise ConfigError(
+            f"data.val_size: expected fewer than the {n_train} training images, "
+            f"found {config.data.val_size}"
+        )
+    if n_train - config.data.val_size < config.train.batch_size:
+        raise ConfigError(
+            f"train.batch_size: expected at most the {n_train - config.data.val_size} training "
+            f"images left after the validation split, found {config.train.batch_size}"
+        )
+
+
+def config_from_dict(data: dict, source: str = "config") -> Config:
+    """A whole Config from parsed YAML, fully checked; messages start with `source` (the
+    file). Numbers may come as strings here, as YAML 1.1 reads 5e-4."""
+    try:
+        config = build_dataclass(Config, data, "", numbers_in_strings=True)
+        check_whole(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return config
