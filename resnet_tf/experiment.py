@@ -22,7 +22,7 @@ from resnet_tf import data as data_lib
 from resnet_tf.training import distribute
 from resnet_tf.training import loop as training
 from resnet_tf.config import Config, load_config
-from resnet_tf.evaluation.evaluate import evaluate_saved_model
+from resnet_tf.evaluation import score_checkpoint
 from resnet_tf.models.summary import describe_model
 from resnet_tf.runs.files import atomic_write_text, write_json
 from resnet_tf.runs.run_dir import (
@@ -175,11 +175,13 @@ def _train(
     write_json(paths.metrics, metrics)
     if result.status == "completed" and paths.best.exists():
         test_started = time.perf_counter()
-        test = evaluate_saved_model(
+        test = score_checkpoint(
             paths.best,
-            training.eval_dataset(config, x_test, y_test).map(_images_only),
+            x_test,
             y_test,
+            normalization=config.data.normalization,
             tta=config.train.test_tta,
+            batch_size=max(config.train.batch_size, 256),
         )
         metrics.update(
             test_accuracy=test["accuracy"],
@@ -199,10 +201,6 @@ def _train(
             f"a warm-up)"
         )
     return metrics
-
-
-def _images_only(images, labels):
-    return images
 
 
 def _summarize(config: Config, paths: RunPaths, result: training.TrainResult) -> dict:
