@@ -23,6 +23,9 @@ def positive_int(text: str) -> int:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
+    from resnet_tf.config.schema import NORMALIZATIONS, TTA_CHOICES
+
     parser = argparse.ArgumentParser(
         description="Evaluate a checkpoint: accuracy, loss, calibration, per-class metrics, "
         "confusion matrix and figures."
@@ -44,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--normalization",
-        choices=("cifar10", "imagenet", "none"),
+        choices=NORMALIZATIONS,
         help="only for a checkpoint outside a run folder; a run's config.yaml says it otherwise",
     )
     parser.add_argument(
@@ -53,7 +56,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=positive_int, default=500, help="default 500")
     parser.add_argument(
         "--tta",
-        choices=("none", "flip", "flip_translate"),  # evaluation.TTA_CHOICES (no TF import here)
+        choices=TTA_CHOICES,
         default="none",
         help="flip: also report the mean logits of each image and its mirror; flip_translate: "
         "of 6 views (the image, its mirror, and both moved by 1 px each way)",
@@ -63,14 +66,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-    from resnet_tf.evaluation import evaluate as evaluation
+    from resnet_tf import evaluation
     from resnet_tf.errors import ResnetTfError
 
     try:
-        report = evaluation.run_evaluation(
+        report = evaluation.evaluate_checkpoint(
             args.checkpoint,
             data_dir=args.data_dir,
             split=args.split,

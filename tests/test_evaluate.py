@@ -1,4 +1,6 @@
-"""evaluate.py: exact agreement with a plain loop, metric values, image folders, bad input."""
+"""evaluate.py: exact agreement with a plain loop, the report, image folders, bad input.
+
+The metric functions on small arrays are in test_evaluation_metrics.py."""
 
 import contextlib
 import io
@@ -16,15 +18,15 @@ from tiny_run import child_env
 
 import evaluate as evaluate_cli
 import train as train_cli
-from resnet_tf.evaluation import evaluate as evaluation
+from resnet_tf import evaluation
 from resnet_tf.config import load_config
+from resnet_tf.config.schema import TTA_CHOICES
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
     CLASS_NAMES,
     load_cifar10,
     load_image_folder,
-    normalize_images,
 )
 from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
@@ -118,7 +120,7 @@ def test_flip_translate_report_agrees_with_the_training_test_score(
     run_dir, tiny_cifar_archive, tmp_path
 ):
     """evaluate.py and train.py's final test score average the same views with the same weights."""
-    report = evaluation.run_evaluation(
+    report = evaluation.evaluate_checkpoint(
         run_dir,
         data_dir=str(tiny_cifar_archive),
         output_dir=tmp_path,
@@ -126,14 +128,22 @@ def test_flip_translate_report_agrees_with_the_training_test_score(
         tta="flip_translate",
     )
     _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
-    images = tf.data.Dataset.from_tensor_slices(normalize_images(x_test)).batch(16)
-    direct = evaluation.evaluate_saved_model(
-        run_dir / "checkpoints" / "best.keras", images, y_test, tta="flip_translate"
+    direct = evaluation.score_checkpoint(
+        run_dir / "checkpoints" / "best.keras",
+        x_test,
+        y_test,
+        normalization="cifar10",
+        tta="flip_translate",
+        batch_size=16,
     )
     assert report["tta"]["name"] == "flip_translate"
-    # predict() and a plain loop may differ in the last float bit: allow one near-tie image
+    # the tolerances date from when the test score used predict(); allow one near-tie image
     assert report["tta"]["top1_accuracy"] == pytest.approx(direct["accuracy"], abs=1.01 / 40)
     assert report["tta"]["mean_loss"] == pytest.approx(direct["loss"], rel=1e-4)
+    # both now run the one plain loop of evaluation.tta: same batches, same figures exactly
+    assert report["tta"]["top1_accuracy"] == direct["accuracy"]
+    assert report["tta"]["mean_loss"] == direct["loss"]
+    assert direct["images"] == 40 and direct["seconds"] > 0
     assert report["tta"]["mean_loss"] != pytest.approx(report["mean_loss"], rel=1e-4)
     assert "with flip_translate TTA" in evaluation.format_summary(report)
 
@@ -152,61 +162,11 @@ def test_report_files_plots_and_summary(evaluated, run_dir):
 
 
 def test_a_run_folder_alone_uses_its_best_checkpoint(run_dir, tiny_cifar_archive, tmp_path):
-    report = evaluation.run_evaluation(
+    report = evaluation.evaluate_checkpoint(
         run_dir, data_dir=str(tiny_cifar_archive), output_dir=tmp_path, batch_size=40
     )
     assert report["checkpoint"] == str(run_dir / "checkpoints" / "best.keras")
     assert (tmp_path / "report.json").is_file()
-
-
-# ---------------------------------------------------------------- metric functions
-
-
-def test_ece_is_zero_when_confidence_matches_accuracy():
-    confidences = np.array([0.8] * 10 + [0.5] * 4)
-    correct = np.array([1] * 8 + [0] * 2 + [1, 0, 1, 0])
-    assert evaluation.expected_calibration_error(confidences, correct) == pytest.approx(
-        0, abs=1e-12
-    )
-
-
-def test_ece_of_a_hand_computed_case():
-    # bin (14/15, 1]: 0.95, 0.95 with 1 of 2 right: gap 0.45, weight 2/5
-    # bin (8/15, 9/15]: 0.55 x3 with 2 of 3 right: gap |2/3 - 0.55| = 0.11667, weight 3/5
-    confidences = np.array([0.95, 0.95, 0.55, 0.55, 0.55])
-    correct = np.array([1, 0, 1, 1, 0])
-    expected = 2 / 5 * 0.45 + 3 / 5 * (2 / 3 - 0.55)
-    assert evaluation.expected_calibration_error(confidences, correct) == pytest.approx(expected)
-    # With one bin everything is pooled: |3/5 - 0.71|.
-    one_bin = evaluation.expected_calibration_error(confidences, correct, n_bins=1)
-    assert one_bin == pytest.approx(abs(3 / 5 - 0.71))
-
-
-def test_top_k_confusion_and_per_class_on_small_arrays():
-    logits = np.array([[3.0, 2.0, 1.0], [1.0, 3.0, 2.0], [1.0, 2.0, 3.0], [3.0, 1.0, 2.0]])
-    labels = np.array([0, 2, 1, 0])
-    assert evaluation.top_k_accuracy(logits, labels, 1) == 0.5
-    assert evaluation.top_k_accuracy(logits, labels, 2) == 1.0
-    tied = np.array([[1.0, 1.0, 0.0]])  # ties go to the lower index, as argmax
-    assert evaluation.top_k_accuracy(tied, np.array([0]), 1) == 1.0
-    assert evaluation.top_k_accuracy(tied, np.array([1]), 1) == 0.0
-    matrix = evaluation.confusion_matrix(labels, logits.argmax(axis=1), 3)
-    assert matrix.tolist() == [[2, 0, 0], [0, 0, 1], [0, 1, 0]]
-    rows = evaluation.per_class_metrics(matrix, ["a", "b", "c"])
-    assert [(r["class"], r["recall"], r["precision"]) for r in rows] == [
-        ("a", 1.0, 1.0),
-        ("b", 0.0, 0.0),
-        ("c", 0.0, 0.0),
-    ]
-    absent = evaluation.per_class_metrics(np.array([[1, 0], [0, 0]]), ["a", "b"])
-    assert [r["class"] for r in absent] == ["a"]
-    never_predicted = evaluation.per_class_metrics(np.array([[0, 2], [0, 1]]), ["a", "b"])
-    assert never_predicted[0]["precision"] is None
-    pairs = evaluation.most_confused_pairs(matrix, ["a", "b", "c"])
-    assert [(p["true"], p["predicted"], p["count"]) for p in pairs] == [
-        ("b", "c", 1),
-        ("c", "b", 1),
-    ]
 
 
 # ---------------------------------------------------------------- image folders
@@ -248,7 +208,7 @@ def test_tta_of_mirror_symmetric_images_changes_nothing(run_dir, tiny_cifar_arch
     symmetric = np.concatenate([left, left[:, :, ::-1]], axis=2)
     for index, (image, label) in enumerate(zip(symmetric, y_test[:20])):
         write_png(tmp_path / "photos" / "test" / CLASS_NAMES[label] / f"{index}.png", image)
-    report = evaluation.run_evaluation(
+    report = evaluation.evaluate_checkpoint(
         run_dir,
         data_dir=str(tmp_path / "photos"),
         output_dir=tmp_path / "out",
@@ -398,7 +358,7 @@ def test_command_line_prints_no_traceback(bad_checkpoints):
 
 
 def test_every_tta_is_accepted_by_the_command_line_and_the_config():
-    """evaluate.py lists the TTA choices itself (it parses before importing TensorFlow)."""
-    for tta in evaluation.TTA_CHOICES:
+    """evaluate.py takes its TTA choices from the config schema, the one list of them."""
+    for tta in TTA_CHOICES:
         assert evaluate_cli.parse_args(["--checkpoint", "x", "--tta", tta]).tta == tta
         assert load_config(None, [f"train.test_tta={tta}"]).train.test_tta == tta

@@ -1,11 +1,108 @@
-"""Evaluation of a trained model: metrics, test-time augmentation, reports."""
+"""Evaluation of a trained model: the front door of evaluate.py and of training's test score.
 
-# TEMPORARY until the evaluation room lands: the training's final test score.
-from resnet_tf.evaluation.evaluate import evaluate_saved_model as _evaluate_saved_model  # noqa
+evaluate_checkpoint: checkpoint -> images -> logits -> report.json, report.md and figures.
+score_checkpoint:    a saved model's accuracy and loss on given images (training's test score).
+
+Both compute logits through the one path of `tta.predict`, so evaluate.py's figures and the
+test score in metrics.json agree exactly for the same checkpoint, images, TTA and batch size.
+The modules: metrics (numpy), tta (logits), sources (inputs), report (text), figures.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from resnet_tf import data as data_lib
+from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.errors import EvaluationError
+from resnet_tf.evaluation import sources
+from resnet_tf.evaluation.metrics import accuracy_and_loss
+from resnet_tf.evaluation.report import build_report, format_summary, write_report
+from resnet_tf.evaluation.tta import predict, tta_level
+
+__all__ = ["evaluate_checkpoint", "format_summary", "score_checkpoint"]
 
 
-def score_checkpoint(path, images, labels, *, normalization, tta, batch_size):
-    from resnet_tf.data import make_eval_dataset
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    *,
+    data_dir: str | None = None,
+    split: str = "test",
+    normalization: str | None = None,
+    output_dir: str | os.PathLike | None = None,
+    batch_size: int = 500,
+    tta: str = "none",
+) -> dict:
+    """Evaluate a checkpoint, write report.json, report.md and the figures; return the report.
 
-    dataset = make_eval_dataset(images, labels, batch_size=batch_size, normalization=normalization)
-    return _evaluate_saved_model(path, dataset.map(lambda x, y: x), labels, tta=tta)
+    Every input is checked before the first forward pass, so a bad one fails in seconds.
+    """
+    from resnet_tf.evaluation import figures  # matplotlib only when a report is drawn
+
+    if batch_size <= 0:
+        raise EvaluationError(f"--batch-size must be positive, found {batch_size}")
+    if tta not in TTA_CHOICES:
+        raise EvaluationError(f"--tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
+    found = sources.resolve_checkpoint(checkpoint)
+    normalization = sources.resolve_normalization(found, normalization)
+    model = sources.load_checkpoint(found.path)
+    data = sources.load_images(data_dir, split, found.config)
+    output = Path(output_dir) if output_dir is not None else found.default_output_dir
+
+    dataset = data_lib.make_eval_dataset(
+        data.images, data.labels, batch_size=batch_size, normalization=normalization
+    )
+    logits, seconds = predict(model, dataset)
+    tta_logits, tta_seconds = None, 0.0
+    if tta != "none":
+        # The views other than the image itself; its logits are reused, as is their time.
+        tta_logits, view_seconds = predict(model, dataset, tta, plain=logits)
+        tta_seconds = seconds + view_seconds
+    report = build_report(
+        checkpoint=found.path,
+        run_config=found.run.config if found.run is not None else None,
+        source=data.source,
+        kind=data.kind,
+        split=split,
+        normalization=normalization,
+        batch_size=batch_size,
+        labels=data.labels,
+        class_names=list(data_lib.CLASS_NAMES),
+        logits=logits,
+        seconds=seconds,
+        tta=tta,
+        tta_logits=tta_logits,
+        tta_seconds=tta_seconds,
+        figures=dict(figures.FIGURE_FILES),
+        output_dir=output,
+    )
+    figures.draw_report_figures(report, data.images, output)
+    write_report(report)
+    return report
+
+
+def score_checkpoint(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    normalization: str,
+    tta: str,
+    batch_size: int,
+) -> dict[str, float]:
+    """accuracy, loss, images and seconds (of the forward passes) of a saved model.
+
+    The checkpoint is loaded as a user would (plain keras.models.load_model), so the score is
+    what anyone gets from the file, and scored through the same TTA path as evaluate.py.
+    """
+    tta_level(tta)  # an unknown TTA fails before the model loads
+    model = keras.models.load_model(path)
+    dataset = data_lib.make_eval_dataset(
+        images, labels, batch_size=batch_size, normalization=normalization
+    )
+    logits, seconds = predict(model, dataset, tta)
+    return {**accuracy_and_loss(logits, labels), "seconds": seconds}

@@ -1,0 +1,171 @@
+"""The evaluation report: one dict of numbers (report.json), the same for people (report.md),
+and the few lines a terminal shows.
+
+The dict is built once from the logits, so the three forms can never disagree.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from resnet_tf.evaluation import metrics
+from resnet_tf.evaluation.tta import TTA_METHODS
+from resnet_tf.runs.files import atomic_write_text, write_json
+
+MISTAKES_SHOWN = 24
+
+
+def build_report(
+    *,
+    checkpoint: Path,
+    run_config: Path | None,
+    source: str,
+    kind: str,
+    split: str,
+    normalization: str,
+    batch_size: int,
+    labels: np.ndarray,
+    class_names: list[str],
+    logits: np.ndarray,
+    seconds: float,
+    tta: str,
+    tta_logits: np.ndarray | None,
+    tta_seconds: float,
+    figures: dict[str, str],
+    output_dir: Path,
+) -> dict:
+    """Every number of report.json, in its order; `tta_logits` is None without TTA."""
+    labels = labels.astype(np.int64)
+    predictions = logits.argmax(axis=1)
+    matrix = metrics.confusion_matrix(labels, predictions, len(class_names))
+    report = {
+        "checkpoint": str(checkpoint),
+        "run_config": str(run_config) if run_config else None,
+        "data": {"source": source, "kind": kind, "split": split},
+        "normalization": normalization,
+        "normalization_from": "run config" if run_config else "--normalization",
+        "images": int(len(labels)),
+        "batch_size": batch_size,
+        **metrics.summary_metrics(logits, labels),
+        "ece_bins": metrics.ECE_BINS,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(len(labels) / seconds, 1),
+        "per_class": metrics.per_class_metrics(matrix, class_names),
+        "most_confused": metrics.most_confused_pairs(matrix, class_names),
+        "class_names": class_names,
+        "confusion_matrix": matrix.tolist(),
+        "tta": None,
+    }
+    if tta_logits is not None:
+        report["tta"] = {
+            "name": tta,
+            "method": TTA_METHODS[tta],
+            **metrics.summary_metrics(tta_logits, labels),
+            "images_per_s": round(len(labels) / tta_seconds, 1),
+        }
+    confidence = metrics.softmax(logits).max(axis=1)
+    mistakes = np.flatnonzero(predictions != labels)
+    mistakes = mistakes[np.argsort(-confidence[mistakes], kind="stable")][:MISTAKES_SHOWN]
+    report["confident_mistakes"] = [
+        {
+            "index": int(i),
+            "true": class_names[labels[i]],
+            "predicted": class_names[predictions[i]],
+            "confidence": float(confidence[i]),
+        }
+        for i in mistakes
+    ]
+    report["figures"] = figures
+    report["output_dir"] = str(output_dir)
+    return report
+
+
+def write_report(report: dict) -> None:
+    """report.json and report.md in the report's output folder, each written atomically."""
+    output_dir = Path(report["output_dir"])
+    write_json(output_dir / "report.json", report)
+    atomic_write_text(output_dir / "report.md", format_markdown(report))
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.2%}"
+
+
+def format_summary(report: dict) -> str:
+    """The few lines printed to the terminal."""
+    lines = [
+        f"{report['checkpoint']} on {report['data']['kind']} {report['data']['split']}: "
+        f"{report['images']:,} images, {report['images_per_s']:,.0f} images/s "
+        f"(normalization {report['normalization']})",
+        f"  top-1 {_pct(report['top1_accuracy'])}  top-5 {_pct(report['top5_accuracy'])}  "
+        f"loss {report['mean_loss']:.4f}  ECE {report['ece']:.4f}",
+    ]
+    if report["tta"]:
+        tta = report["tta"]
+        lines.append(
+            f"  with {tta['name']} TTA: top-1 {_pct(tta['top1_accuracy'])}  "
+            f"top-5 {_pct(tta['top5_accuracy'])}  loss {tta['mean_loss']:.4f}  "
+            f"ECE {tta['ece']:.4f}"
+        )
+    lines.append(f"  report: {Path(report['output_dir']) / 'report.md'} (+ report.json, figures)")
+    return "\n".join(lines)
+
+
+def format_markdown(report: dict) -> str:
+    """report.md: the same numbers as report.json, for people."""
+    data = report["data"]
+    lines = [
+        f"# Evaluation of `{report['checkpoint']}`",
+        "",
+        f"- data: {data['kind']} `{data['source']}`, split `{data['split']}`, "
+        f"{report['images']:,} images",
+        f"- normalization: {report['normalization']} (from {report['normalization_from']})",
+        f"- speed: {report['images_per_s']:,.1f} images/s "
+        f"({report['seconds']:.2f} s, batch size {report['batch_size']})",
+        "",
+        "| metric | without TTA |"
+        + (f" with {report['tta']['name']} TTA |" if report["tta"] else ""),
+        "|---|---|" + ("---|" if report["tta"] else ""),
+    ]
+    for key, label, as_pct in (
+        ("top1_accuracy", "top-1 accuracy", True),
+        ("top5_accuracy", "top-5 accuracy", True),
+        ("mean_loss", "mean loss", False),
+        ("ece", f"ECE ({report['ece_bins']} bins)", False),
+    ):
+        values = [report[key]] + ([report["tta"][key]] if report["tta"] else [])
+        cells = [_pct(v) if as_pct else f"{v:.4f}" for v in values]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Per class",
+        "",
+        "Accuracy is the share of the class's images classified correctly (= recall); "
+        "precision is n/a for a class the model never predicted.",
+        "",
+        "| class | images | accuracy | precision | recall |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in report["per_class"]:
+        lines.append(
+            f"| {row['class']} | {row['images']} | {_pct(row['accuracy'])} | "
+            f"{_pct(row['precision'])} | {_pct(row['recall'])} |"
+        )
+    lines += ["", "## Most confused (true -> predicted)", ""]
+    if report["most_confused"]:
+        lines += ["| true | predicted | images | share of true class |", "|---|---|---:|---:|"]
+        for pair in report["most_confused"]:
+            lines.append(
+                f"| {pair['true']} | {pair['predicted']} | {pair['count']} | "
+                f"{_pct(pair['share_of_true_class'])} |"
+            )
+    else:
+        lines.append("No misclassified images.")
+    figures = report.get("figures", {})
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{name}]({file})" for name, file in figures.items()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,144 @@
+"""What an evaluation reads: the checkpoint (and its run, if any), its normalization, the images.
+
+Each input is checked here, before any long work, and every problem is one EvaluationError
+(or the DataError / RunDirError of the module that found it) naming the path and what was wrong.
+Where the run's files lie is asked of resnet_tf.runs, never spelled here.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import keras
+import numpy as np
+
+from resnet_tf import data as data_lib
+from resnet_tf.config import Config
+from resnet_tf.data.cifar10 import DATA_DIR_ENV
+from resnet_tf.errors import EvaluationError
+from resnet_tf.runs.records import read_config
+from resnet_tf.runs.run_dir import RunPaths, open_run_dir, run_of_checkpoint
+
+CIFAR_SPLITS = ("test", "train")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint file and, when it lies in a run folder, that run and its config."""
+
+    path: Path
+    run: RunPaths | None = None
+    config: Config | None = None
+
+    @property
+    def default_output_dir(self) -> Path:
+        """<run>/eval for a checkpoint inside a run, else eval/ beside the checkpoint."""
+        return self.run.eval if self.run is not None else self.path.parent / "eval"
+
+
+class LabelledImages(NamedTuple):
+    images: np.ndarray  # uint8 NHWC, 32x32 RGB
+    labels: np.ndarray
+    source: str  # what was read, for the report
+    kind: str  # "cifar10" or "image_folder"
+
+
+def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """The checkpoint file and its run; a run folder means its best checkpoint."""
+    given = Path(path).expanduser()
+    if given.is_dir():
+        run = open_run_dir(given)
+        if not run.best.is_file():
+            raise EvaluationError(
+                f"{run.best}: run folder has no best checkpoint (no epoch finished yet?)"
+            )
+        return Checkpoint(run.best, run, read_config(run))
+    if not given.exists():
+        raise EvaluationError(f"{given}: checkpoint not found")
+    run = run_of_checkpoint(given)
+    return Checkpoint(given, run, read_config(run) if run is not None else None)
+
+
+def load_checkpoint(path: Path) -> keras.Model:
+    """Load a whole saved model and check it maps 32x32 RGB images to 10 CIFAR-10 logits."""
+    if path.name.endswith(".weights.h5"):
+        raise EvaluationError(
+            f"{path}: a weights-only file; evaluation needs a whole model saved as .keras "
+            "(e.g. outputs/<run>/checkpoints/best.keras)"
+        )
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise EvaluationError(
+            f"{path}: not a .keras model archive (not a zip file: truncated, corrupt or "
+            "another kind of file)"
+        )
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many types for bad files
+        raise EvaluationError(
+            f"{path}: cannot load as a Keras model ({_first_line(error)})"
+        ) from None
+    try:
+        outputs = model(np.zeros((1, 32, 32, 3), np.float32), training=False)
+    except Exception as error:
+        raise EvaluationError(
+            f"{path}: the model does not take 32x32 RGB images ({_first_line(error)})"
+        ) from None
+    shape = tuple(getattr(outputs, "shape", ()))
+    if shape != (1, data_lib.NUM_CLASSES):
+        found = shape[-1] if len(shape) == 2 else f"output shape {shape}"
+        raise EvaluationError(
+            f"{path}: expected a model with {data_lib.NUM_CLASSES} outputs (the CIFAR-10 "
+            f"classes), found {found}"
+        )
+    return model
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def resolve_normalization(checkpoint: Checkpoint, given: str | None) -> str:
+    """The normalization the model was trained with: from its run's config, never guessed."""
+    if checkpoint.run is None or checkpoint.config is None:
+        if given is None:
+            raise EvaluationError(
+                f"{checkpoint.path}: not inside a run folder (no ../../config.yaml), so the "
+                "normalization it was trained with is unknown; pass --normalization "
+                "cifar10, imagenet or none"
+            )
+        return given
+    trained_with = checkpoint.config.data.normalization
+    if given is not None and given != trained_with:
+        raise EvaluationError(
+            f"{checkpoint.run.config}: the model was trained with normalization "
+            f"'{trained_with}', but --normalization {given} was given; drop the option"
+        )
+    return trained_with
+
+
+def load_images(data_dir: str | None, split: str, run_config: Config | None) -> LabelledImages:
+    """CIFAR-10 or a folder of class folders, with their labels.
+
+    The source is --data-dir, else $CIFAR10_DIR, else the run config's data.path.
+    """
+    source = data_dir or os.environ.get(DATA_DIR_ENV) or None
+    if source is None and run_config is not None:
+        source = run_config.data.path
+    if source is not None:
+        source = os.path.abspath(Path(source).expanduser())
+    if source is not None and not data_lib.is_cifar10_source(source):
+        images, labels = data_lib.load_image_folder(source, split)
+        return LabelledImages(images, labels, str(source), "image_folder")
+    if split not in CIFAR_SPLITS:
+        raise EvaluationError(
+            f"--split {split}: CIFAR-10 has the splits {', '.join(CIFAR_SPLITS)} only"
+        )
+    (x_train, y_train), (x_test, y_test) = data_lib.load_cifar10(source)
+    images, labels = (x_test, y_test) if split == "test" else (x_train, y_train)
+    return LabelledImages(images, labels, str(source or "keras.datasets.cifar10"), "cifar10")

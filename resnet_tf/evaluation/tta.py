@@ -1,0 +1,138 @@
+"""The one way logits are computed: evaluate.py and training's final test score both come here.
+
+A plain loop of `model(batch, training=False)` over a finite dataset, as a user would write it,
+so a score never depends on Keras' predict machinery. Each test-time augmentation (TTA) level
+is one function from a batch of normalized images to its logits, as airbench's `infer` does;
+`TTA_LEVELS` names them with the choices of config.schema.TTA_CHOICES.
+
+The views' logits are summed in float32 in one fixed order (the image, its mirror, then the
+moved views), so evaluate.py and the test score average the same logits the same way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.errors import EvaluationError
+
+TTA_METHODS = {
+    "flip": "flip (mean of the logits of the image and its mirror)",
+    "flip_translate": "flip_translate (weighted mean of the logits of 6 views: the image and "
+    "its mirror 1/4 each, both moved 1 px down-right and up-left 1/8 each)",
+}
+
+
+def mirror_images(images: tf.Tensor) -> tf.Tensor:
+    """Left-right mirror of a batch of NHWC images (flip test-time augmentation)."""
+    return tf.reverse(images, axis=[2])
+
+
+def shift_images(images: tf.Tensor, offset: int) -> tf.Tensor:
+    """A batch of NHWC images moved by one pixel diagonally, the edge reflected in: offset 0
+    moves the content down and right, offset 2 up and left (1 would leave it in place)."""
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
+    return padded[:, offset : offset + height, offset : offset + width, :]
+
+
+def logits_none(
+    model: keras.Model, images: tf.Tensor, plain: np.ndarray | None = None
+) -> np.ndarray:
+    """The logits of the images themselves (float32); `plain`, if given, already are."""
+    if plain is not None:
+        return plain
+    return np.asarray(model(images, training=False), dtype=np.float32)
+
+
+def logits_flip(
+    model: keras.Model, images: tf.Tensor, plain: np.ndarray | None = None
+) -> np.ndarray:
+    """Mean of the logits of each image and its mirror.
+
+    `plain` (the batch's logits without TTA, when the caller has them) saves one forward pass.
+    """
+    return _weighted_sum(
+        [
+            (0.5, logits_none(model, images, plain)),
+            (0.5, logits_none(model, mirror_images(images))),
+        ]
+    )
+
+
+def logits_flip_translate(
+    model: keras.Model, images: tf.Tensor, plain: np.ndarray | None = None
+) -> np.ndarray:
+    """Weighted mean of 6 views: the image and its mirror 1/4 each, both moved 1 px down-right
+    and up-left 1/8 each.
+
+    It follows the training augmentation (flip + small reflected translations) and gives the
+    unmoved views half the weight: they show the whole image.
+    """
+    terms = [
+        (0.25, logits_none(model, images, plain)),
+        (0.25, logits_none(model, mirror_images(images))),
+    ]
+    for offset in (0, 2):
+        moved = shift_images(images, offset)
+        terms += [
+            (0.125, logits_none(model, moved)),
+            (0.125, logits_none(model, mirror_images(moved))),
+        ]
+    return _weighted_sum(terms)
+
+
+def _weighted_sum(terms: list[tuple[float, np.ndarray]]) -> np.ndarray:
+    total = np.zeros_like(terms[0][1])
+    for weight, logits in terms:
+        total += weight * logits
+    return total
+
+
+# (model, batch of normalized images, the batch's logits without TTA or None) -> logits
+TtaLevel = Callable[..., np.ndarray]
+
+TTA_LEVELS: dict[str, TtaLevel] = {
+    "none": logits_none,
+    "flip": logits_flip,
+    "flip_translate": logits_flip_translate,
+}
+
+
+def tta_level(tta: str) -> TtaLevel:
+    """The function of one TTA level; an unknown name is a user error naming the choices."""
+    if tta not in TTA_LEVELS:
+        raise EvaluationError(f"tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
+    return TTA_LEVELS[tta]
+
+
+def predict(
+    model: keras.Model,
+    batches: Iterable,
+    tta: str = "none",
+    *,
+    plain: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """(logits float32, seconds) of every image in `batches` at one TTA level.
+
+    `batches` yields batches of normalized images, or (images, labels) pairs as
+    data.make_eval_dataset does. `plain` are the logits of the same images without TTA, from
+    an earlier predict(..., "none"): they are reused, not recomputed, and the seconds then
+    count only the other views.
+    """
+    level = tta_level(tta)
+    outputs = []
+    done = 0
+    started = time.perf_counter()
+    for batch in batches:
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        count = int(images.shape[0])
+        known = None if plain is None else plain[done : done + count]
+        outputs.append(level(model, images, known))
+        done += count
+    return np.concatenate(outputs), time.perf_counter() - started

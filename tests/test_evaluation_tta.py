@@ -1,0 +1,73 @@
+"""The one TTA/logits path: one function per level, the choices of the config schema, and the
+plain loop that evaluate.py and training's test score share."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.errors import EvaluationError
+from resnet_tf.evaluation import tta
+
+
+@pytest.fixture(scope="module")
+def model() -> keras.Model:
+    """A tiny model that is neither mirror- nor shift-invariant."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten()]
+        + [keras.layers.Dense(10)]
+    )
+    return net
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(10, 8, 8, 3)).astype(np.float32)
+
+
+def test_one_function_per_choice_of_the_config_schema():
+    assert tuple(tta.TTA_LEVELS) == TTA_CHOICES
+    assert set(tta.TTA_METHODS) == set(TTA_CHOICES) - {"none"}
+    with pytest.raises(EvaluationError, match="tta must be one of none, flip, flip_translate"):
+        tta.tta_level("rotate")
+
+
+def test_levels_average_the_views_in_float32_in_a_fixed_order(model, images):
+    def forward(x):
+        return np.asarray(model(x, training=False), np.float32)
+
+    x = tf.constant(images)
+    plain, mirrored = forward(x), forward(x[:, :, ::-1])
+    np.testing.assert_array_equal(tta.logits_none(model, x), plain)
+    expected_flip = np.float32(0.5) * plain + np.float32(0.5) * mirrored
+    np.testing.assert_array_equal(tta.logits_flip(model, x), expected_flip)
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    expected = np.zeros_like(plain)
+    for weight, view in [(0.25, images), (0.25, images[:, :, ::-1])] + [
+        (0.125, v)
+        for offset in (0, 2)
+        for moved in [padded[:, offset : offset + 8, offset : offset + 8]]
+        for v in (moved, moved[:, :, ::-1])
+    ]:
+        expected += weight * forward(view)
+    got = tta.logits_flip_translate(model, x)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("level", TTA_CHOICES)
+def test_predict_reuses_the_plain_logits_and_takes_either_batch_form(model, images, level):
+    labels = np.arange(len(images)) % 10
+    pairs = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4)
+    images_only = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    plain, seconds = tta.predict(model, pairs)
+    assert plain.shape == (10, 10) and plain.dtype == np.float32 and seconds > 0
+    full, _ = tta.predict(model, images_only, level)
+    reused, _ = tta.predict(model, pairs, level, plain=plain)
+    np.testing.assert_array_equal(full, reused)
+    if level == "none":
+        np.testing.assert_array_equal(full, plain)
+    else:
+        assert not np.array_equal(full, plain)
