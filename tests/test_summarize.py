@@ -80,7 +80,13 @@ def test_run_plot_draws_no_validation_line_for_a_run_without_one(tmp_path, monke
     from resnet_tf.runs import plots
 
     drawn = []
-    monkeypatch.setattr(plots.plt, "close", drawn.append)  # keep the figure to look at it
+
+    class KeptFigure(plots.Figure):  # keeps each figure drawn, to look at it
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            drawn.append(self)
+
+    monkeypatch.setattr(plots, "Figure", KeptFigure)
     nan = float("nan")
     row = {"accuracy": 0.5, "loss": 1.0, "val_accuracy": nan, "val_loss": nan}
     plots.plot_accuracy_loss([{"epoch": 1, **row}, {"epoch": 2, **row}], tmp_path / "a.png")

@@ -1,16 +1,17 @@
-"""Matplotlib figures, always written to files (the Agg backend needs no screen)."""
+"""The run folder's figures: a run's accuracy/loss curves, and several runs against time.
+
+Matplotlib's object API (`Figure`, no pyplot), so importing or drawing never sets a global
+backend and needs no screen; each file is written atomically.
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from resnet_tf.runs.files import atomic_save  # noqa: E402
+from resnet_tf.runs.files import atomic_save
 
 
 def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -19,7 +20,8 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
     epochs = [row["epoch"] for row in rows]
     # data.val_size 0: the history's validation columns are NaN, so there is nothing to draw.
     has_validation = any(not math.isnan(row["val_accuracy"]) for row in rows)
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    ax_acc, ax_loss = fig.subplots(1, 2)
     for ax, key, label in ((ax_acc, "accuracy", "Accuracy"), (ax_loss, "loss", "Loss")):
         ax.plot(epochs, [row[key] for row in rows], "o-", ms=3, label="train")
         if has_validation:
@@ -48,7 +50,6 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
         fig.suptitle(title)
     fig.tight_layout()
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
 
 
 # ---------------------------------------------------------------- comparing runs
@@ -58,7 +59,8 @@ def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     """Validation accuracy after each epoch against cumulative training minutes, one line per
     run (resnet_tf.runs.summarize.RunSummary), with each run's final test accuracy as a star. Runs
     without a validation split show their training accuracy, dashed."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     for run in runs:
         style, label = ("o-", run.name) if run.has_validation else ("o--", f"{run.name} (train)")
         (line,) = ax.plot(run.minutes, run.curve, style, ms=3, label=label)
@@ -74,4 +76,3 @@ def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))
-    plt.close(fig)
