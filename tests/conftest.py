@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_ROOT
+from tests.helpers.cifar_archives import write_cifar_archive
+from tests.helpers.tiny_runs import tiny_run_args
+
 REAL_ARCHIVE = REPO_ROOT.parent / "shared" / "datasets" / "cifar-10-python.tar.gz"
 
 # Set before TensorFlow is imported anywhere, so its start-up chatter stays quiet.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # As the package sets it when it is imported first: the numerics of the commands users run.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # lets tests import cifar_fixtures
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # lets tests import resnet_tf without installing it
-
-from cifar_fixtures import write_cifar_archive  # noqa: E402
-from tiny_run import tiny_run_args  # noqa: E402
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -3,12 +3,11 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from tiny_run import child_env
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import child_env
 
 
 def bench(*args: str) -> list[dict]:
@@ -27,7 +26,7 @@ def bench(*args: str) -> list[dict]:
             "1",
             *args,
         ],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -100,7 +99,7 @@ def test_peak_memory_is_the_process_own_not_its_parents():
 
     ballast = np.ones(100_000_000, np.float32)  # 400 MB, touched
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    bench_file = ROOT / "resnet_tf" / "bench.py"
+    bench_file = REPO_ROOT / "resnet_tf" / "bench.py"
     script = (
         "import importlib.util, sys\n"
         "spec = importlib.util.spec_from_file_location('bench', sys.argv[1])\n"

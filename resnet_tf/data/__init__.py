@@ -50,4 +50,3 @@ __all__ = [
     "split_train_val",
     "steps_per_epoch",
 ]
-

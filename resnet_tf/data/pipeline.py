@@ -131,9 +131,7 @@ def make_train_dataset(
             images = alternating_flip(images, indices, first_flips, epoch)
         elif flip:
             images = random_flip(images, derive_seed(batch_seed, _FLIP_STREAM))
-        images = random_crop(
-            images, derive_seed(batch_seed, _CROP_STREAM), crop_padding, crop_mode
-        )
+        images = random_crop(images, derive_seed(batch_seed, _CROP_STREAM), crop_padding, crop_mode)
         images = normalize_images(images, normalization)
         images = random_cutout(images, derive_seed(batch_seed, _CUTOUT_STREAM), cutout)
         return images, tf.gather(all_labels, indices)

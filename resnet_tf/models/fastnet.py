@@ -176,7 +176,6 @@ def start_as_identity(conv: keras.layers.Conv2D) -> None:
     conv.kernel.assign(kernel)
 
 
-
 def conv_initializer(kernel_init: str) -> keras.initializers.Initializer:
     """he_normal: the project's He fan_out normal. fan_in_uniform: uniform in
     +-1/sqrt(fan_in), PyTorch's default. Behind batch norm the scale of a conv's weights sets

@@ -75,7 +75,9 @@ def read_metrics(paths: RunPaths) -> RunMetrics:
     try:
         return RunMetrics.from_dict(data)
     except TypeError:
-        raise RunDirError(f"{paths.metrics}: expected a run's metrics, found {data!r:.80}") from None
+        raise RunDirError(
+            f"{paths.metrics}: expected a run's metrics, found {str(data)[:80]!r}"
+        ) from None
 
 
 def write_config(paths: RunPaths, config: Config, command: str) -> None:

@@ -25,7 +25,6 @@ from resnet_tf.runs.records import RunMetrics, read_config, read_metrics
 from resnet_tf.runs.run_dir import RunPaths
 
 
-
 @dataclass
 class RunSummary:
     name: str

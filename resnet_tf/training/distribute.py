@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import tensorflow as tf
+
 from resnet_tf.errors import DistributionError
 
 # Testing and trying it out without GPUs: split the CPU into this many logical devices, so that
 # `mirrored` has several replicas. Read here only, before TensorFlow initializes its devices.
 CPU_DEVICES_ENV = "RESNET_TF_CPU_DEVICES"
-
 
 
 @dataclass

@@ -83,7 +83,6 @@ def _logs_as_vectors(step):
     return step_with_vector_logs
 
 
-
 def fit(
     task: ImageClassificationTask,
     model: keras.Model,

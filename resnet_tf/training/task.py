@@ -114,9 +114,7 @@ class ImageClassificationTask:
             # incomparable.
             metrics=[
                 keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(
-                    name="cross_entropy", from_logits=True
-                ),
+                keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
             ],
             jit_compile=self.config.runtime.jit_compile,
             steps_per_execution=train.steps_per_execution,

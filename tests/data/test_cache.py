@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 import pytest
-from cifar_fixtures import assert_same_data, expected_arrays, write_cifar_archive
 
 from resnet_tf.data import cache, cifar10, default_cache_dir, load_cifar10
+from tests.helpers.cifar_archives import assert_same_data, expected_arrays, write_cifar_archive
 
 
 def test_second_load_comes_from_the_cache(monkeypatch, tmp_path, session_cache_dir):

@@ -5,9 +5,9 @@ import yaml
 
 from resnet_tf.config import Config, load_config
 from resnet_tf.errors import ConfigError
+from tests.helpers import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted((ROOT / "configs").glob("*.yaml"))
+SHIPPED = sorted((REPO_ROOT / "configs").glob("*.yaml"))
 
 
 def write(tmp_path, text: str) -> Path:
@@ -83,7 +83,7 @@ def test_defaults_and_overrides(tmp_path):
 
 
 def test_round_trip_through_yaml(tmp_path):
-    config = load_config(ROOT / "configs" / "resnet56.yaml", ["train.epochs=7"])
+    config = load_config(REPO_ROOT / "configs" / "resnet56.yaml", ["train.epochs=7"])
     again = load_config(write(tmp_path, "command: python train.py\n" + config.to_yaml()))
     assert again == config
 

@@ -10,12 +10,6 @@ import tarfile
 
 import numpy as np
 import pytest
-from cifar_fixtures import (
-    assert_same_data,
-    expected_arrays,
-    write_cifar_archive,
-    write_cifar_folder,
-)
 
 from resnet_tf.data import (
     CIFAR10_MEAN,
@@ -24,7 +18,12 @@ from resnet_tf.data import (
     load_cifar10,
 )
 from resnet_tf.errors import DataError
-
+from tests.helpers.cifar_archives import (
+    assert_same_data,
+    expected_arrays,
+    write_cifar_archive,
+    write_cifar_folder,
+)
 
 # --- loading the tiny archive in its different forms ----------------------------------------
 

@@ -14,7 +14,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny_run import child_env
 
 import evaluate as evaluate_cli
 import train as train_cli
@@ -30,8 +29,9 @@ from resnet_tf.data import (
 )
 from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
+from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import child_env
 
-ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,7 +46,8 @@ def run_dir(tiny_cifar_archive, tmp_path_factory) -> Path:
         "train.epochs=1",
         "runtime.deterministic=true",
     ]
-    args = ["--config", str(ROOT / "configs" / "quick.yaml"), "--data-dir", str(tiny_cifar_archive)]
+    quick = str(REPO_ROOT / "configs" / "quick.yaml")
+    args = ["--config", quick, "--data-dir", str(tiny_cifar_archive)]
     args += ["--output-dir", str(out), "--name", "tiny"]
     args += [a for s in settings for a in ("--set", s)]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -342,9 +343,9 @@ def test_command_line_prints_no_traceback(bad_checkpoints):
     env = child_env()
     path = bad_checkpoints["truncated"]
     result = subprocess.run(
-        [sys.executable, str(ROOT / "evaluate.py"), "--checkpoint", str(path)]
+        [sys.executable, str(REPO_ROOT / "evaluate.py"), "--checkpoint", str(path)]
         + ["--normalization", "none"],
-        cwd=ROOT,
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,

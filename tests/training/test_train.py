@@ -12,20 +12,18 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tiny_run import TINY_RUN as TINY
-from tiny_run import child_env
-from tiny_run import tiny_run_args as tiny_args
 
 import train as train_cli
-from resnet_tf import evaluation, experiment
-from resnet_tf import training
-from resnet_tf.errors import TrainingError
-from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
-from resnet_tf.training import losses, schedules
+from resnet_tf import evaluation, experiment, training
 from resnet_tf.config import load_config
+from resnet_tf.errors import TrainingError
 from resnet_tf.runs.history import read_history
-
-ROOT = Path(__file__).resolve().parents[1]
+from resnet_tf.training import losses, schedules
+from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
+from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import TINY_RUN as TINY
+from tests.helpers.tiny_runs import child_env
+from tests.helpers.tiny_runs import tiny_run_args as tiny_args
 
 
 def weights_of(path: Path) -> list[np.ndarray]:
@@ -35,8 +33,8 @@ def weights_of(path: Path) -> list[np.ndarray]:
 def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
     env = child_env()
     return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
+        [sys.executable, str(REPO_ROOT / "train.py"), *args],
+        cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
@@ -48,7 +46,7 @@ def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
 def tiny_config(archive, out, name: str, epochs: int):
     """The resolved config of TINY_RUN for `epochs` epochs into out/name."""
     return experiment.resolve_config(
-        str(ROOT / "configs" / "quick.yaml"),
+        str(REPO_ROOT / "configs" / "quick.yaml"),
         TINY + [f"train.epochs={epochs}"],
         str(archive),
         str(out),
@@ -186,8 +184,8 @@ def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
     args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4)
     env = child_env()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT,
+        [sys.executable, str(REPO_ROOT / "train.py"), *args],
+        cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -10,15 +10,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from tiny_run import child_env, tiny_run_args
 
 from resnet_tf.config import load_config
 from resnet_tf.errors import DistributionError
-from resnet_tf.training.distribute import set_worker_index
 from resnet_tf.runs.history import read_history
+from resnet_tf.training.distribute import set_worker_index
 from resnet_tf.training.schedules import make_schedule
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import child_env, tiny_run_args
 
 # Runs train.py's own main(), and afterwards saves the weights this process trained, so that a
 # worker that writes no run folder can still be compared with the chief.
@@ -43,11 +42,11 @@ def cli_args(archive, out, name, extra=()):
 
 def start(args, env=None, log=None, worker_script=None) -> subprocess.Popen:
     env = child_env(env)
-    command = [sys.executable, str(ROOT / "train.py"), *args]
+    command = [sys.executable, str(REPO_ROOT / "train.py"), *args]
     if worker_script is not None:
-        command = [sys.executable, "-c", WORKER, str(ROOT), str(worker_script), *args]
+        command = [sys.executable, "-c", WORKER, str(REPO_ROOT), str(worker_script), *args]
     return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
     )
 
 

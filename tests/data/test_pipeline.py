@@ -8,7 +8,6 @@ import hashlib
 import numpy as np
 import pytest
 import tensorflow as tf
-from cifar_fixtures import random_images, take_batches
 
 from resnet_tf.config.schema import CROP_MODES, FLIP_MODES, NORMALIZATIONS
 from resnet_tf.data import (
@@ -22,6 +21,7 @@ from resnet_tf.data import (
     random_crop,
     steps_per_epoch,
 )
+from tests.helpers.cifar_archives import random_images, take_batches
 
 SEED = tf.constant([3, 4], tf.int64)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,8 +18,9 @@ import pytest
 
 import train as train_cli
 from resnet_tf.runs.history import read_history
+from tests.helpers import REPO_ROOT
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "saved_by_d5cf95d"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "saved_by_d5cf95d"
 RUNS = ("resnet20_interrupted", "fastnet_interrupted")
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from tiny_run import tiny_fast_config
 
-from resnet_tf.training.task import add_l2_penalty
 from resnet_tf.config import load_config
 from resnet_tf.errors import ConfigError
 from resnet_tf.models import build_model
 from resnet_tf.models.fastnet import FastNet
 from resnet_tf.training.callbacks import Lookahead
 from resnet_tf.training.optimizers import SGD
+from resnet_tf.training.task import add_l2_penalty
+from tests.helpers.tiny_runs import tiny_fast_config
 
 
 def test_sgd_gives_bn_shifts_the_multiplied_lr_and_nothing_else():

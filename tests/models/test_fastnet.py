@@ -10,10 +10,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny_run import tiny_fast_config
 
 from resnet_tf import experiment
-from resnet_tf.training import schedules
 from resnet_tf.config import load_config
 from resnet_tf.errors import ConfigError
 from resnet_tf.evaluation.metrics import accuracy_and_loss
@@ -22,8 +20,8 @@ from resnet_tf.models import build_model
 from resnet_tf.models.batch_norm import FusedBatchNormalization
 from resnet_tf.models.fastnet import FastNet, PatchWhitening, activate
 from resnet_tf.models.summary import count_macs, count_trainable_params
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from resnet_tf.training import schedules
+from tests.helpers.tiny_runs import tiny_fast_config
 
 
 def correlated_images(n: int = 300, seed: int = 0) -> np.ndarray:

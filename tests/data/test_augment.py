@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-from cifar_fixtures import random_images, take_batches
 
 from resnet_tf.data import make_train_dataset, random_crop, random_cutout, random_flip
+from tests.helpers.cifar_archives import random_images, take_batches
 
 SEED = tf.constant([3, 4], tf.int64)
 NO_AUGMENTATION = dict(flip=False, crop_padding=0, cutout=0, normalization="none")

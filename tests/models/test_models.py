@@ -5,19 +5,16 @@ from __future__ import annotations
 import functools
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from tiny_run import child_env
 
 from resnet_tf.models import MODEL_NAMES, BasicBlock, Bottleneck, ResNet, build_model
 from resnet_tf.models.__main__ import main as cli_main
 from resnet_tf.models.fastnet import FastNet
 from resnet_tf.models.summary import count_macs, count_trainable_params, describe_model
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.tiny_runs import child_env
 
 # Trainable parameters with a 10-way classifier (BN moving statistics excluded).
 TRAINABLE_PARAMS = {

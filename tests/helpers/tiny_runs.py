@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import REPO_ROOT
 
 # The tiny training run several test modules compare against: resnet20 on the tiny archive, 160
 # training images (40 held out), batch 32, cosine, deterministic, 2 epochs.
