@@ -10,24 +10,25 @@ from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import child_env
 
 
-def bench(*args: str) -> list[dict]:
-    env = child_env()
+TINY_TIMING = ["--json", "--steps", "1", "--repeats", "2", "--warmup", "1"]
+
+
+def bench(capsys, *args: str) -> list[dict]:
+    """The bench's driver, called in this process (it starts a fresh child per measurement)."""
+    from resnet_tf.bench.cli import main
+
+    code = main([*TINY_TIMING, *args])
+    out = capsys.readouterr().out
+    assert code == 0, out[-2000:]
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def bench_command(*args: str) -> list[dict]:
+    """`python -m resnet_tf.bench ...`, the command line as a user runs it."""
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "resnet_tf.bench",
-            "--json",
-            "--steps",
-            "1",
-            "--repeats",
-            "2",
-            "--warmup",
-            "1",
-            *args,
-        ],
+        [sys.executable, "-m", "resnet_tf.bench", *TINY_TIMING, *args],
         cwd=REPO_ROOT,
-        env=env,
+        env=child_env(),
         capture_output=True,
         text=True,
         timeout=600,
@@ -37,8 +38,8 @@ def bench(*args: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
-def test_model_modes_report_rates_flops_and_memory(mode):
-    (record,) = bench("--mode", mode, "--model", "resnet20", "--batch-size", "16")
+def test_model_modes_report_rates_flops_and_memory(mode, capsys):
+    (record,) = bench(capsys, "--mode", mode, "--model", "resnet20", "--batch-size", "16")
     assert record["mode"] == mode and record["model"] == "resnet20"
     assert record["batch_size"] == 16 and len(record["images_per_s_all"]) == 2
     assert record["images_per_s"] > 0 and record["peak_rss_mb"] > 100
@@ -49,7 +50,7 @@ def test_model_modes_report_rates_flops_and_memory(mode):
     assert record["gflop_per_s"] == pytest.approx(record["images_per_s"] * per_image / 1e9, abs=0.1)
 
 
-def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive):
+def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive, capsys):
     common = [
         "--model",
         "resnet20",
@@ -60,19 +61,19 @@ def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive):
         "--set",
         "data.val_size=40",
     ]
-    (pipeline,) = bench("--mode", "pipeline", *common)
-    (e2e,) = bench("--mode", "e2e", *common)
+    (pipeline,) = bench(capsys, "--mode", "pipeline", *common)
+    (e2e,) = bench(capsys, "--mode", "e2e", *common)
     assert pipeline["images_per_s"] > e2e["images_per_s"] > 0
 
 
 def test_matmul_peak():
-    (record,) = bench("--mode", "matmul", "--matmul-size", "512")
+    (record,) = bench_command("--mode", "matmul", "--matmul-size", "512")
     assert record["gflop_per_s"] == max(record["numpy_gflop_per_s"], record["tf_gflop_per_s"]) > 1
 
 
 def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
     """The peer's wrapper prints its JSON line, then its peak and post-import RSS."""
-    from resnet_tf import bench as bench_lib
+    from resnet_tf.bench import peer
 
     peer_line = json.dumps({"peer": "pytorch-eager", "mode": "train", "images_per_s": 17.5})
     seen = {}
@@ -81,9 +82,9 @@ def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
         seen["command"] = command
         return subprocess.CompletedProcess(command, 0, stdout=f"{peer_line}\nRSS 1296.5 217.2\n")
 
-    monkeypatch.setattr(bench_lib.subprocess, "run", fake_run)
-    args = bench_lib.argparse.Namespace(steps=4, repeats=3, warmup=1)
-    record = bench_lib.run_peer("/peer/python", "train", 128, True, args)
+    monkeypatch.setattr(peer.subprocess, "run", fake_run)
+    args = peer.argparse.Namespace(steps=4, repeats=3, warmup=1)
+    record = peer.run_peer("/peer/python", "train", 128, True, args)
     assert record["model"] == "pytorch-eager" and record["images_per_s"] == 17.5
     assert record["peak_rss_mb"] == 1296.5 and record["framework_rss_mb"] == 217.2
     assert seen["command"][0] == "/peer/python" and "import runpy, sys, torch" in seen["command"][2]
@@ -99,7 +100,7 @@ def test_peak_memory_is_the_process_own_not_its_parents():
 
     ballast = np.ones(100_000_000, np.float32)  # 400 MB, touched
     parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    bench_file = REPO_ROOT / "resnet_tf" / "bench.py"
+    bench_file = REPO_ROOT / "resnet_tf" / "bench" / "memory.py"
     script = (
         "import importlib.util, sys\n"
         "spec = importlib.util.spec_from_file_location('bench', sys.argv[1])\n"

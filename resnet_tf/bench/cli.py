@@ -1,0 +1,141 @@
+"""Performance measurement: training, input pipeline, end-to-end fit, inference, matmul peak.
+
+    python -m resnet_tf.bench --model resnet18 --batch-size 128 --mode train
+    python -m resnet_tf.bench --mode all --data-dir ../shared/datasets --json
+    python -m resnet_tf.bench --mode compare --peer-python /tmp/torchenv/bin/python --rounds 3
+
+Every measurement runs in a fresh process (so the TensorFlow settings that only apply at import,
+such as oneDNN, can differ, and each peak RSS is its own), repeats a timed block of steps after a
+warm-up, and reports the median. The machine is shared and noisy: compare variants interleaved,
+in one sitting (`--mode compare` does that), and quote medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from resnet_tf.bench.measure import measure
+from resnet_tf.bench.peer import ROOT, run_peer, timing_args
+
+MODES = ("train", "pipeline", "e2e", "eval", "matmul")
+
+
+def run_child(argv: list[str], env: dict | None = None) -> dict:
+    """One measurement in a fresh process; its last stdout line is the JSON record."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    if "matmul" in argv:
+        # Set on some machines here for old OpenBLAS builds; they slow a current numpy's BLAS,
+        # which would understate the peak. Only this measurement runs without them.
+        environment.pop("OPENBLAS_CORETYPE", None)
+        environment.pop("OPENBLAS_L2_SIZE", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "resnet_tf.bench", "--child", *argv],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"error": tail, "argv": argv}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def print_table(records: list[dict], matmul_peak: float | None) -> None:
+    header = (
+        f"{'mode':9} {'model / variant':34} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} "
+        f"{'% peak':>7} {'RSS MB':>7} {'of it framework':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in records:
+        if "error" in r:
+            print(f"error: {r['error']}")
+            continue
+        gflops = r.get("gflop_per_s")
+        share = f"{gflops / matmul_peak:7.0%}" if gflops and matmul_peak else f"{'':7}"
+        variant = r.get("variant", r.get("model", ""))
+        print(
+            f"{r['mode']:9} {variant:34} {r.get('batch_size', ''):>5} "
+            f"{r.get('images_per_s', ''):>8} {gflops if gflops else '':>8} {share} "
+            f"{r.get('peak_rss_mb', ''):>7} {r.get('framework_rss_mb', ''):>15}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", default="train", choices=[*MODES, "all", "compare"])
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--config", help="YAML config for the training settings (default: the built-in defaults)"
+    )
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data-dir", help="CIFAR-10 archive or folder (pipeline, e2e)")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--matmul-size", type=int, default=4096, help="n of the n x n matmul")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--output", help="also write the records to this JSON file")
+    parser.add_argument("--peer-python", help="python of a venv with torch, for --mode compare")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (compare)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        from resnet_tf.errors import ResnetTfError
+
+        try:
+            print(json.dumps(measure(args)))
+        except ResnetTfError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+
+    common = [
+        "--model",
+        args.model,
+        "--batch-size",
+        str(args.batch_size),
+        *timing_args(args),
+        *(["--config", args.config] if args.config else []),
+        *(["--data-dir", args.data_dir] if args.data_dir else []),
+        *[a for s in args.overrides for a in ("--set", s)],
+    ]
+    records: list[dict] = []
+
+    def emit(record: dict) -> None:
+        records.append(record)
+        if args.json:
+            print(json.dumps(record), flush=True)
+
+    if args.mode == "compare":
+        if not args.peer_python:
+            parser.error("--mode compare needs --peer-python (a venv with torch)")
+        emit(run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)]))
+        for round_index in range(args.rounds):
+            for mode in ("train", "eval"):
+                batch = args.batch_size if mode == "train" else 512
+                ours = run_child(["--mode", mode, *common, "--batch-size", str(batch)])
+                emit({**ours, "variant": f"resnet_tf {args.model}", "round": round_index})
+                for channels_last in (False, True):
+                    peer = run_peer(args.peer_python, mode, batch, channels_last, args)
+                    emit({**peer, "variant": peer.get("model", "peer"), "round": round_index})
+    else:
+        modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]
+        for mode in (["matmul"] if args.mode == "all" else []) + modes:
+            emit(run_child(["--mode", mode, *common, "--matmul-size", str(args.matmul_size)]))
+
+    if not args.json:
+        peak = next((r["gflop_per_s"] for r in records if r.get("mode") == "matmul"), None)
+        print_table(records, peak)
+    if args.output:
+        Path(args.output).write_text(json.dumps(records, indent=2) + "\n")
+    return 0 if all("error" not in r for r in records) else 1
+

@@ -1,0 +1,178 @@
+"""One measurement, in this process: training, input pipeline, end-to-end fit, inference, or the
+matmul peak. Each runs a timed block of steps after a warm-up and reports every repeat's rate and
+their median."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+from resnet_tf.bench.memory import peak_rss_mb
+
+
+def median_rate(run_block, items_per_block: int, repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        run_block()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run_block()
+        rates.append(items_per_block / (time.perf_counter() - start))
+    return rates
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run one mode in this process and return its result record."""
+    if args.mode == "matmul":
+        return _measure_matmul(args)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from resnet_tf import data as data_lib
+    from resnet_tf import training
+    from resnet_tf.config import load_config
+    from resnet_tf.models.summary import count_macs
+    from resnet_tf.training import ImageClassificationTask
+
+    # What the framework itself holds (its libraries, mostly) before any model or data: the rest
+    # of the peak is the measurement's working set.
+    framework_rss = round(peak_rss_mb(), 1)
+    overrides = [f"model.name={args.model}", f"train.batch_size={args.batch_size}", *args.overrides]
+    config = load_config(args.config, overrides)
+    training.set_up(config, distributed=False)
+    task = ImageClassificationTask(config)
+    record = {
+        "mode": args.mode,
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
+        "jit_compile": config.runtime.jit_compile,
+        "steps_per_execution": config.train.steps_per_execution,
+        "mixed_precision": config.runtime.mixed_precision,
+        "overrides": list(args.overrides),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "framework_rss_mb": framework_rss,
+    }
+
+    if args.mode == "pipeline":
+        (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
+        splits = task.make_splits(x, y)
+        iterator = iter(task.train_dataset(splits, start_epoch=0))
+
+        def block():
+            for _ in range(args.steps):
+                next(iterator)
+
+        rates = median_rate(block, args.steps * args.batch_size, args.repeats, args.warmup)
+        return {**record, **_rates(rates), "peak_rss_mb": round(peak_rss_mb(), 1)}
+
+    model = task.build_model()
+    macs = count_macs(model)
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.standard_normal((args.batch_size, 32, 32, 3), np.float32))
+    labels = tf.constant(rng.integers(0, 10, args.batch_size).astype(np.int32))
+
+    if args.mode == "eval":
+        predict = tf.function(
+            lambda x: model(x, training=False), jit_compile=config.runtime.jit_compile
+        )
+
+        def block():
+            for _ in range(args.steps):
+                predict(images).numpy()
+
+        flop_per_image = 2 * macs
+    elif args.mode == "train":
+        task.compile_model(model, steps_per_epoch=1000)
+        steps_per_execution = config.train.steps_per_execution
+        batches = tf.data.Dataset.from_tensors((images, labels)).repeat()
+        iterator = iter(batches)
+        model.make_train_function()
+        train_function = model.train_function
+
+        def block():
+            for _ in range(args.steps // steps_per_execution):
+                logs = train_function(iterator)
+            float(logs["loss"])  # wait for the last step
+
+        flop_per_image = 3 * 2 * macs
+    else:  # e2e: real fit() on the real pipeline; per-epoch overheads measured separately
+        (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
+        splits = task.make_splits(x, y)
+        task.compile_model(model, steps_per_epoch=task.steps_per_epoch(splits))
+        epoch_times: list[float] = []
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                epoch_times.append(time.perf_counter() - self.start)
+
+        model.fit(
+            task.train_dataset(splits, start_epoch=0),
+            steps_per_epoch=args.steps,
+            epochs=args.warmup + args.repeats,
+            callbacks=[Timer()],
+            verbose=0,
+            shuffle=False,
+        )
+        rates = [args.steps * args.batch_size / t for t in epoch_times[args.warmup :]]
+        return {
+            **record,
+            **_rates(rates),
+            "macs_per_image": macs,
+            **_flops(statistics.median(rates), 6 * macs),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+
+    rates = median_rate(block, args.steps * args.batch_size, args.repeats, args.warmup)
+    return {
+        **record,
+        **_rates(rates),
+        "macs_per_image": macs,
+        **_flops(statistics.median(rates), flop_per_image),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
+def _rates(rates: list[float]) -> dict:
+    return {
+        "images_per_s": round(statistics.median(rates), 2),
+        "images_per_s_all": [round(r, 2) for r in rates],
+    }
+
+
+def _flops(images_per_s: float, flop_per_image: float) -> dict:
+    return {"gflop_per_s": round(images_per_s * flop_per_image / 1e9, 1)}
+
+
+def _measure_matmul(args: argparse.Namespace) -> dict:
+    """The machine's practical float32 peak: the faster of a large numpy (BLAS) and TF matmul."""
+    import numpy as np
+
+    n = args.matmul_size
+    a = np.random.default_rng(0).standard_normal((n, n), np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n), np.float32)
+    repeats = max(args.repeats, 3)
+    numpy_rates = median_rate(lambda: a @ b, 1, repeats, 1)
+
+    import tensorflow as tf
+
+    ta, tb = tf.constant(a), tf.constant(b)
+    tf_rates = median_rate(lambda: tf.linalg.matmul(ta, tb).numpy(), 1, repeats, 1)
+    numpy_gflops = statistics.median(numpy_rates) * 2 * n**3 / 1e9
+    tf_gflops = statistics.median(tf_rates) * 2 * n**3 / 1e9
+    return {
+        "mode": "matmul",
+        "n": n,
+        "gflop_per_s": round(max(numpy_gflops, tf_gflops), 1),
+        "numpy_gflop_per_s": round(numpy_gflops, 1),
+        "tf_gflop_per_s": round(tf_gflops, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
