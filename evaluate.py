@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(evaluation.format_summary(report))
+    print(evaluation.format_for_terminal(report))
     return 0
 
 

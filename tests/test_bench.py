@@ -9,7 +9,6 @@ import pytest
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import child_env
 
-
 TINY_TIMING = ["--json", "--steps", "1", "--repeats", "2", "--warmup", "1"]
 
 

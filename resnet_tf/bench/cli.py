@@ -138,4 +138,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         Path(args.output).write_text(json.dumps(records, indent=2) + "\n")
     return 0 if all("error" not in r for r in records) else 1
-

@@ -21,10 +21,10 @@ from resnet_tf.config.schema import TTA_CHOICES
 from resnet_tf.errors import EvaluationError
 from resnet_tf.evaluation import sources
 from resnet_tf.evaluation.metrics import accuracy_and_loss
-from resnet_tf.evaluation.report import build_report, format_summary, write_report
+from resnet_tf.evaluation.report import build_report, format_for_terminal, write_report
 from resnet_tf.evaluation.tta import predict, tta_level
 
-__all__ = ["evaluate_checkpoint", "format_summary", "score_checkpoint"]
+__all__ = ["evaluate_checkpoint", "format_for_terminal", "score_checkpoint"]
 
 
 def evaluate_checkpoint(

@@ -119,7 +119,7 @@ def expected_calibration_error(
     return float(total)
 
 
-def summary_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+def headline_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Top-1, top-5, mean loss and ECE of one set of logits."""
     labels = np.asarray(labels).astype(np.int64).reshape(-1)
     basic = accuracy_and_loss(logits, labels)

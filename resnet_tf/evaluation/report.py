@@ -49,7 +49,7 @@ def build_report(
         "normalization_from": "run config" if run_config else "--normalization",
         "images": int(len(labels)),
         "batch_size": batch_size,
-        **metrics.summary_metrics(logits, labels),
+        **metrics.headline_metrics(logits, labels),
         "ece_bins": metrics.ECE_BINS,
         "seconds": round(seconds, 3),
         "images_per_s": round(len(labels) / seconds, 1),
@@ -63,7 +63,7 @@ def build_report(
         report["tta"] = {
             "name": tta,
             "method": TTA_METHODS[tta],
-            **metrics.summary_metrics(tta_logits, labels),
+            **metrics.headline_metrics(tta_logits, labels),
             "images_per_s": round(len(labels) / tta_seconds, 1),
         }
     confidence = metrics.softmax(logits).max(axis=1)
@@ -94,7 +94,7 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.2%}"
 
 
-def format_summary(report: dict) -> str:
+def format_for_terminal(report: dict) -> str:
     """The few lines printed to the terminal."""
     lines = [
         f"{report['checkpoint']} on {report['data']['kind']} {report['data']['split']}: "

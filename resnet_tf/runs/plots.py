@@ -57,7 +57,7 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
 
 def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     """Validation accuracy after each epoch against cumulative training minutes, one line per
-    run (resnet_tf.runs.summarize.RunSummary), with each run's final test accuracy as a star. Runs
+    run (resnet_tf.runs.summarize.FinishedRun), with each run's final test accuracy as a star. Runs
     without a validation split show their training accuracy, dashed."""
     fig = Figure(figsize=(7, 4.5))
     ax = fig.subplots()

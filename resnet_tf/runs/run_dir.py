@@ -3,7 +3,7 @@
 outputs/<run>/
     config.yaml              resolved config + the command line that made it
     history.csv              one row per completed epoch
-    metrics.json             summary (best/final validation accuracy, test accuracy, timing)
+    metrics.json             how the run went: validation and test accuracy, timing
     checkpoints/best.keras   best validation accuracy so far
     checkpoints/last.keras   end of the last completed epoch (what --resume starts from)
     plots/accuracy_loss.png  redrawn after every epoch

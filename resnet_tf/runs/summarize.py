@@ -26,7 +26,7 @@ from resnet_tf.runs.run_dir import RunPaths
 
 
 @dataclass
-class RunSummary:
+class FinishedRun:
     name: str
     seed: int
     rows: list[dict[str, float]]
@@ -52,11 +52,11 @@ class RunSummary:
         return [row[key] for row in self.rows]
 
 
-def load_run(folder: str | Path) -> RunSummary:
+def load_run(folder: str | Path) -> FinishedRun:
     paths = RunPaths(Path(folder))
     metrics = read_metrics(paths)
     rows = read_history(paths.history)
-    return RunSummary(paths.root.name, read_config(paths).runtime.seed, rows, metrics)
+    return FinishedRun(paths.root.name, read_config(paths).runtime.seed, rows, metrics)
 
 
 def _median_and_range(values: list[float], fmt: str) -> str:
@@ -68,7 +68,7 @@ def _median_and_range(values: list[float], fmt: str) -> str:
     return f"{fmt.format(median)} ({fmt.format(min(values))} - {fmt.format(max(values))})"
 
 
-def markdown_table(runs: list[RunSummary]) -> str:
+def markdown_table(runs: list[FinishedRun]) -> str:
     lines = [
         "| run | seed | epochs | training | whole command | test accuracy "
         "| validation accuracy per epoch |",

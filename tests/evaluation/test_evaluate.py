@@ -146,7 +146,7 @@ def test_flip_translate_report_agrees_with_the_training_test_score(
     assert report["tta"]["mean_loss"] == direct["loss"]
     assert direct["images"] == 40 and direct["seconds"] > 0
     assert report["tta"]["mean_loss"] != pytest.approx(report["mean_loss"], rel=1e-4)
-    assert "with flip_translate TTA" in evaluation.format_summary(report)
+    assert "with flip_translate TTA" in evaluation.format_for_terminal(report)
 
 
 def test_report_files_plots_and_summary(evaluated, run_dir):

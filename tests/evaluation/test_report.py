@@ -5,7 +5,12 @@ import json
 import numpy as np
 
 from resnet_tf.evaluation import figures
-from resnet_tf.evaluation.report import build_report, format_markdown, format_summary, write_report
+from resnet_tf.evaluation.report import (
+    build_report,
+    format_for_terminal,
+    format_markdown,
+    write_report,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["a", "b", "c"]
@@ -49,7 +54,7 @@ def test_report_keys_numbers_and_text(tmp_path):
         (3, "c", "a")
     ]
     assert "| top-1 accuracy | 75.00% | 75.00% |" in format_markdown(report)
-    assert "with flip TTA: top-1 75.00%" in format_summary(report)
+    assert "with flip TTA: top-1 75.00%" in format_for_terminal(report)
 
     images = np.zeros((4, 32, 32, 3), np.uint8)
     figures.draw_report_figures(report, images, tmp_path / "eval")
