@@ -5,7 +5,14 @@ Importing this package registers the custom layers with Keras, so saved
 """
 
 from resnet_tf.models.blocks import BasicBlock, Bottleneck
-from resnet_tf.models.registry import MODEL_NAMES, build_model
+from resnet_tf.models.registry import MODEL_NAMES, build_from_config, build_model
 from resnet_tf.models.resnet import ResNet
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "MODEL_NAMES", "build_model"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ResNet",
+    "MODEL_NAMES",
+    "build_from_config",
+    "build_model",
+]

@@ -23,7 +23,14 @@ from resnet_tf.errors import ConfigError
 from resnet_tf.models.fastnet import FastNet
 from resnet_tf.models.resnet import ResNet
 
-__all__ = ["ARCHITECTURES", "FAST_NETS", "MODEL_NAMES", "build_model", "model_options"]
+__all__ = [
+    "ARCHITECTURES",
+    "FAST_NETS",
+    "MODEL_NAMES",
+    "build_from_config",
+    "build_model",
+    "model_options",
+]
 
 DEFAULT_INPUT_SHAPE = (32, 32, 3)
 
@@ -97,7 +104,11 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
     zero_init_residual, bn_momentum, bn_epsilon, width_multiplier, identity_init, kernel_init),
     with the same defaults and ranges; a bad one raises a ConfigError naming it.
     """
-    opts = model_options(name, **options)
+    return build_from_config(model_options(name, **options), num_classes)
+
+
+def build_from_config(model: ModelConfig, num_classes: int = 10) -> keras.Model:
+    """Build the model a config's (already checked) model section describes."""
     if (
         isinstance(num_classes, bool)
         or not isinstance(num_classes, numbers.Integral)
@@ -106,15 +117,25 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
         raise ConfigError(
             f"num_classes: expected an integer >= 1, found {describe_found(num_classes)}"
         )
-    if name in FAST_NETS:
-        return _build_fast_net(name, int(num_classes), opts)
+    if model.name in FAST_NETS:
+        built = _fast_net(model.name, int(num_classes), model)
+    else:
+        built = _resnet(model.name, int(num_classes), model)
+    built.build((None, *DEFAULT_INPUT_SHAPE))
+    return built
+
+
+def _scaled(widths: tuple[int, ...], multiplier: float) -> list[int]:
+    return [max(1, round(width * multiplier)) for width in widths]
+
+
+def _resnet(name: str, num_classes: int, opts: ModelConfig) -> keras.Model:
     arch = ARCHITECTURES[name]
-    widths = [max(1, round(width * opts.width_multiplier)) for width in arch.stage_widths]
-    model = ResNet(
+    return ResNet(
         block_type=arch.block_type,
         stage_blocks=arch.stage_blocks,
-        stage_widths=widths,
-        num_classes=int(num_classes),
+        stage_widths=_scaled(arch.stage_widths, opts.width_multiplier),
+        num_classes=num_classes,
         stem="imagenet" if opts.stem == "imagenet" else arch.cifar_stem,
         shortcut=arch.shortcut,
         conv_bias=arch.conv_bias,
@@ -123,17 +144,14 @@ def build_model(name: str, num_classes: int = 10, **options) -> keras.Model:
         bn_epsilon=opts.bn_epsilon,
         name=name,
     )
-    model.build((None, *DEFAULT_INPUT_SHAPE))
-    return model
 
 
-def _build_fast_net(name: str, num_classes: int, opts: ModelConfig) -> keras.Model:
+def _fast_net(name: str, num_classes: int, opts: ModelConfig) -> keras.Model:
     """FastNet: its own stem and no residual blocks (check_model kept stem and
     zero_init_residual at their defaults)."""
     base_widths, activation = FAST_NETS[name]
-    widths = [max(1, round(w * opts.width_multiplier)) for w in base_widths]
-    model = FastNet(
-        widths=widths,
+    return FastNet(
+        widths=_scaled(base_widths, opts.width_multiplier),
         activation=activation,
         num_classes=num_classes,
         bn_momentum=opts.bn_momentum,
@@ -142,5 +160,3 @@ def _build_fast_net(name: str, num_classes: int, opts: ModelConfig) -> keras.Mod
         kernel_init=opts.kernel_init,
         name=name,
     )
-    model.build((None, *DEFAULT_INPUT_SHAPE))
-    return model

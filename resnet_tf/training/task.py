@@ -13,7 +13,7 @@ import tensorflow as tf
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config, TrainConfig
 from resnet_tf.data import Splits
-from resnet_tf.models import build_model
+from resnet_tf.models import build_from_config
 from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.training.optimizers import SGD, is_bn_bias
 from resnet_tf.training.schedules import LearningRate, make_schedule
@@ -76,18 +76,7 @@ class ImageClassificationTask:
         """The configured model; with `splits`, fitted to the training images where the model
         has a data-dependent layer (FastNet's patch whitening), normalised as the pipeline
         feeds them."""
-        m = self.config.model
-        model = build_model(
-            m.name,
-            num_classes=self.num_classes,
-            stem=m.stem,
-            zero_init_residual=m.zero_init_residual,
-            bn_momentum=m.bn_momentum,
-            bn_epsilon=m.bn_epsilon,
-            width_multiplier=m.width_multiplier,
-            identity_init=m.identity_init,
-            kernel_init=m.kernel_init,
-        )
+        model = build_from_config(self.config.model, self.num_classes)
         if splits is not None and hasattr(model, "adapt"):
             images = data_lib.normalize_images(
                 splits.x_train[:ADAPT_IMAGES], self.config.data.normalization
