@@ -21,8 +21,8 @@ from resnet_tf.runs.history import read_history
 from resnet_tf.training import losses, schedules
 from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import QUICK_MODEL, child_env
 from tests.helpers.tiny_runs import TINY_RUN as TINY
-from tests.helpers.tiny_runs import child_env
 from tests.helpers.tiny_runs import tiny_run_args as tiny_args
 
 
@@ -43,11 +43,11 @@ def run_cli(args, **kwargs) -> subprocess.CompletedProcess:
     )
 
 
-def tiny_config(archive, out, name: str, epochs: int):
-    """The resolved config of TINY_RUN for `epochs` epochs into out/name."""
+def tiny_config(archive, out, name: str, epochs: int, extra=()):
+    """The resolved config of TINY_RUN (plus `extra` overrides), `epochs` epochs, in out/name."""
     return experiment.resolve_config(
         str(REPO_ROOT / "configs" / "quick.yaml"),
-        TINY + [f"train.epochs={epochs}"],
+        TINY + [f"train.epochs={epochs}", *extra],
         str(archive),
         str(out),
         name,
@@ -181,7 +181,8 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(
 
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path):
     """A hard kill mid-training loses at most the current epoch; resume completes the run."""
-    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4)
+    # The model does not matter here; the quick one saves ~10 s in the killed run and the resume.
+    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4, extra=QUICK_MODEL)
     env = child_env()
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "train.py"), *args],
@@ -262,7 +263,7 @@ def test_divergence_stops_with_a_clear_message(tiny_cifar_archive, tmp_path):
                 weight = self.model.trainable_variables[0]
                 weight.assign(np.full(weight.shape, np.nan, np.float32))
 
-    config = tiny_config(tiny_cifar_archive, tmp_path, "boom", epochs=4)
+    config = tiny_config(tiny_cifar_archive, tmp_path, "boom", epochs=4, extra=QUICK_MODEL)
     with pytest.raises(TrainingError, match=r"NaN/inf in epoch 2; stopped"):
         experiment.start(config, None, argv=[], verbose=0, callbacks=[PoisonInSecondEpoch()])
     run = tmp_path / "boom"
@@ -278,7 +279,7 @@ def test_a_failing_test_score_keeps_the_training_record(tiny_cifar_archive, tmp_
         raise RuntimeError("test evaluation broke")
 
     monkeypatch.setattr(evaluation, "score_checkpoint", broken_evaluation)
-    config = tiny_config(tiny_cifar_archive, tmp_path, "no-test", epochs=1)
+    config = tiny_config(tiny_cifar_archive, tmp_path, "no-test", epochs=1, extra=QUICK_MODEL)
     with pytest.raises(RuntimeError, match="test evaluation broke"):
         experiment.start(config, None, argv=[], verbose=0)
     metrics = json.loads((tmp_path / "no-test" / "metrics.json").read_text())
@@ -295,6 +296,7 @@ def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy
         "mp",
         epochs=1,
         extra=[
+            *QUICK_MODEL,  # XLA compiles it in a fraction of resnet20's time
             f"runtime.mixed_precision={policy}",
             "runtime.jit_compile=true",
             "runtime.deterministic=false",
