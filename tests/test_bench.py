@@ -7,33 +7,19 @@ import sys
 import pytest
 
 from tests.helpers import REPO_ROOT
-from tests.helpers.tiny_runs import child_env
 
 TINY_TIMING = ["--json", "--steps", "1", "--repeats", "2", "--warmup", "1"]
 
 
 def bench(capsys, *args: str) -> list[dict]:
-    """The bench's driver, called in this process (it starts a fresh child per measurement)."""
+    """The bench's driver, called in this process; each measurement still runs in a fresh
+    `python -m resnet_tf.bench --child ...` process, the module's command-line entry."""
     from resnet_tf.bench.cli import main
 
     code = main([*TINY_TIMING, *args])
     out = capsys.readouterr().out
     assert code == 0, out[-2000:]
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-def bench_command(*args: str) -> list[dict]:
-    """`python -m resnet_tf.bench ...`, the command line as a user runs it."""
-    out = subprocess.run(
-        [sys.executable, "-m", "resnet_tf.bench", *TINY_TIMING, *args],
-        cwd=REPO_ROOT,
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stdout[-1000:] + out.stderr[-2000:]
-    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
 @pytest.mark.parametrize("mode", ["train", "eval"])
@@ -65,8 +51,8 @@ def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive, caps
     assert pipeline["images_per_s"] > e2e["images_per_s"] > 0
 
 
-def test_matmul_peak():
-    (record,) = bench_command("--mode", "matmul", "--matmul-size", "512")
+def test_matmul_peak(capsys):
+    (record,) = bench(capsys, "--mode", "matmul", "--matmul-size", "512")
     assert record["gflop_per_s"] == max(record["numpy_gflop_per_s"], record["tf_gflop_per_s"]) > 1
 
 
