@@ -4,8 +4,10 @@
 python evaluate.py --checkpoint outputs/my-run/checkpoints/best.keras
 python evaluate.py --checkpoint outputs/my-run --tta flip
 python evaluate.py --checkpoint model.keras --normalization cifar10 --data-dir my_photos
+python evaluate.py --checkpoint outputs/my-run/export/best_int8.tflite   # an exported model
 
-Writes report.json, report.md and figures to outputs/<run>/eval/ (or --output DIR).
+Writes report.json, report.md and figures to outputs/<run>/eval/ (an exported model:
+eval-<name>/ beside it), or to --output DIR.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--checkpoint",
         required=True,
-        help="a .keras checkpoint, or a run folder (its checkpoints/best.keras)",
+        help="a .keras checkpoint, a run folder (its checkpoints/best.keras), or a model made "
+        "by export.py (SavedModel folder, .tflite, .onnx)",
     )
     parser.add_argument(
         "--data-dir",
@@ -69,11 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
 
-    from resnet_tf import evaluation
+    from resnet_tf import deploy, evaluation
     from resnet_tf.errors import ResnetTfError
 
+    exported = deploy.is_exported_model(args.checkpoint)
+    evaluate = deploy.evaluate_exported if exported else evaluation.evaluate_checkpoint
     try:
-        report = evaluation.evaluate_checkpoint(
+        report = evaluate(
             args.checkpoint,
             data_dir=args.data_dir,
             split=args.split,

@@ -32,3 +32,7 @@ class DistributionError(ResnetTfError):
 
 class EvaluationError(ResnetTfError):
     """A checkpoint or an option that cannot be evaluated."""
+
+
+class DeployError(ResnetTfError):
+    """A model that cannot be exported, loaded from an exported file, or asked for predictions."""

@@ -66,3 +66,28 @@ def finished_run(tiny_cifar_archive, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     assert train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs")) == 0
     return out / "two-epochs"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the deploy tests' exports in the background as soon as they are known to be
+    needed, and run those tests last, so the exports overlap the rest of the suite (which
+    leaves a core idle much of the time; tests/deploy/tiny_exports.py)."""
+    deploy = [item for item in items if item.nodeid.startswith("tests/deploy/")]
+    if deploy:
+        from tests.deploy import tiny_exports
+
+        items[:] = [item for item in items if item not in deploy] + deploy
+        folder = Path(tempfile.mkdtemp(prefix="resnet_tf_tiny_exports_"))
+        config.tiny_exports = (tiny_exports.start(folder), folder)
+
+
+def pytest_unconfigure(config):
+    started = getattr(config, "tiny_exports", None)
+    if started is not None:
+        import shutil
+
+        process, folder = started
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        shutil.rmtree(folder, ignore_errors=True)

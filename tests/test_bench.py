@@ -1,8 +1,11 @@
 """The benchmark's own code paths on tiny settings (its figures come from real runs, not tests)."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -36,15 +39,11 @@ def test_model_modes_report_rates_flops_and_memory(mode, capsys):
 
 
 def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive, capsys):
+    # The quarter-width FastNet: the pipeline is what is measured here, and it traces fastest.
     common = [
-        "--model",
-        "resnet20",
-        "--batch-size",
-        "16",
-        "--data-dir",
-        str(tiny_cifar_archive),
-        "--set",
-        "data.val_size=40",
+        *["--model", "fastnet_relu", "--set", "model.width_multiplier=0.25"],
+        *["--batch-size", "16", "--data-dir", str(tiny_cifar_archive)],
+        *["--set", "data.val_size=40"],
     ]
     (pipeline,) = bench(capsys, "--mode", "pipeline", *common)
     (e2e,) = bench(capsys, "--mode", "e2e", *common)
@@ -99,3 +98,106 @@ def test_peak_memory_is_the_process_own_not_its_parents():
     del ballast
     assert parent_mb > 400
     assert 1 < child_mb < 100
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory):
+    """A tiny option-A CIFAR ResNet saved as .keras outside any run folder."""
+    from resnet_tf.models.resnet import ResNet
+
+    model = ResNet(
+        block_type="basic",
+        stage_blocks=(1, 1),
+        stage_widths=(8, 16),
+        stem="cifar",
+        shortcut="zero_pad",
+        name="tiny",
+    )
+    model.build((None, 32, 32, 3))
+    path = tmp_path_factory.mktemp("infer") / "tiny.keras"
+    model.save(path)
+    return path
+
+
+def infer_args(checkpoint, *args: str) -> list[str]:
+    return ["--mode", "infer", "--checkpoint", str(checkpoint), "--normalization", "cifar10", *args]
+
+
+def test_infer_mode_times_each_format_in_its_own_process(
+    tiny_keras, tiny_cifar_archive, tmp_path, capsys
+):
+    """One real export and timing child (the other formats differ only in the loader, which
+    tests/deploy covers; the driver's rounds and reuse are tested with fakes below)."""
+    records = bench(
+        capsys,
+        *infer_args(tiny_keras, "--formats", "litert", "--calls", "20", "--rounds", "1"),
+        *["--batch-size", "32", "--data-dir", str(tiny_cifar_archive)],
+        *["--export-dir", str(tmp_path)],
+    )
+    assert [(r["format"], r["round"]) for r in records] == [("litert", 0)]
+    (record,) = records
+    exported = tmp_path / "tiny_fp32.tflite"  # the default name, kept in --export-dir
+    assert record["size_bytes"] == exported.stat().st_size > 0
+    assert record["size_mib"] == round(exported.stat().st_size / 2**20, 3)
+    assert record["p99_ms"] >= record["p50_ms"] > 0 and record["calls"] == 20
+    assert record["images_per_s"] > 0 and len(record["images_per_s_all"]) == 2
+    assert record["batch_size"] == 32 and record["threads"] >= 1
+    assert record["runtime"].startswith("ai-edge-litert ")
+
+
+def test_infer_driver_exports_or_reuses_interleaves_rounds_and_cleans_up(
+    tiny_keras, tmp_path, monkeypatch, capsys
+):
+    """The driver alone: children, exports and the peer replaced by fakes."""
+    from resnet_tf import deploy
+    from resnet_tf.bench import cli, infer
+
+    children, exports = [], []
+
+    def fake_child(argv):
+        children.append(argv)
+        path = argv[argv.index("--model-path") + 1]
+        assert os.path.exists(path)  # exported before any timing
+        return {"path": path, "p50_ms": 1.0, "p99_ms": 2.0, "images_per_s": 9.0, "calls": 200}
+
+    def fake_export(checkpoint, format, output, **options):
+        Path(output).write_bytes(b"model")
+        exports.append(format)
+        return SimpleNamespace(summary=lambda: str(output))
+
+    monkeypatch.setattr(cli, "run_child", fake_child)
+    monkeypatch.setattr(deploy, "export_checkpoint", fake_export)
+    monkeypatch.setattr(
+        infer, "run_peer", lambda *a: {"model": "pytorch-eager", "batch_size": a[2]}
+    )
+
+    def run(*args: str) -> list[dict]:
+        assert cli.main(["--json", *infer_args(tiny_keras, *args)]) == 0
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    records = run("--formats", "keras,onnx,litert_int8", "--rounds", "2", "--peer-python", "py")
+    assert exports == ["onnx", "litert_int8"]  # once each, then timed in every round
+    peer = "peer pytorch-eager eval"
+    assert [(r["format"], r["round"]) for r in records] == [
+        *[("keras", 0), ("onnx", 0), ("litert_int8", 0), (peer, 0)],
+        *[("onnx", 1), ("litert_int8", 1), ("keras", 1), (peer, 1)],  # order rotated
+    ]
+    assert records[3]["batch_size"] == 256 and all(r["mode"] == "infer" for r in records)
+    for argv in children:
+        assert argv[argv.index("--batch-size") + 1] == "256"
+        assert ("--normalization" in argv) == (argv[argv.index("--format") + 1] == "keras")
+    # The temporary export folder is gone; the checkpoint is timed where it is.
+    assert [os.path.exists(r["path"]) for r in records[:3]] == [True, False, False]
+
+    (tmp_path / "tiny.onnx").write_bytes(b"theirs")
+    exports.clear()
+    run("--formats", "onnx,litert", "--export-dir", str(tmp_path), "--rounds", "1")
+    assert exports == ["litert"]  # the file already there is reused, never overwritten
+    assert (tmp_path / "tiny.onnx").read_bytes() == b"theirs"
+    assert (tmp_path / "tiny_fp32.tflite").is_file()  # --export-dir keeps what it exported
+
+    assert cli.main(infer_args(tiny_keras, "--formats", "keras,tflite")) == 1
+    assert "--formats: expected a comma list of keras, saved_model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["--mode", "infer"])
+    assert "--mode infer needs --checkpoint" in capsys.readouterr().err

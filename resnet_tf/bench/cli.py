@@ -3,6 +3,7 @@
     python -m resnet_tf.bench --model resnet18 --batch-size 128 --mode train
     python -m resnet_tf.bench --mode all --data-dir ../shared/datasets --json
     python -m resnet_tf.bench --mode compare --peer-python /tmp/torchenv/bin/python --rounds 3
+    python -m resnet_tf.bench --mode infer --checkpoint outputs/RUN --data-dir ../shared/datasets
 
 Every measurement runs in a fresh process (so the TensorFlow settings that only apply at import,
 such as oneDNN, can differ, and each peak RSS is its own), repeats a timed block of steps after a
@@ -19,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from resnet_tf.bench.infer import DEFAULT_BATCH, measure_infer, print_infer_table, run_infer
 from resnet_tf.bench.measure import measure
 from resnet_tf.bench.peer import ROOT, run_peer, timing_args
 
@@ -69,9 +71,11 @@ def print_table(records: list[dict], matmul_peak: float | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", default="train", choices=[*MODES, "all", "compare"])
+    parser.add_argument("--mode", default="train", choices=[*MODES, "all", "compare", "infer"])
     parser.add_argument("--model", default="resnet18")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size", type=int, help=f"default 128; {DEFAULT_BATCH} for infer's throughput"
+    )
     parser.add_argument(
         "--config", help="YAML config for the training settings (default: the built-in defaults)"
     )
@@ -83,16 +87,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matmul-size", type=int, default=4096, help="n of the n x n matmul")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--output", help="also write the records to this JSON file")
-    parser.add_argument("--peer-python", help="python of a venv with torch, for --mode compare")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (compare)")
+    parser.add_argument("--peer-python", help="python of a venv with torch (compare, infer)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (compare, infer)")
+    infer = parser.add_argument_group("--mode infer: each export format of one trained model")
+    infer.add_argument("--checkpoint", help="run folder or .keras checkpoint (required)")
+    infer.add_argument(
+        "--export-dir",
+        help="reuse the exported files here (default names), export the missing ones into it "
+        "(default: a temporary folder, removed after)",
+    )
+    infer.add_argument(
+        "--formats",
+        default="keras,saved_model,litert,litert_fp16,litert_int8,onnx",
+        help="comma list; keras is the checkpoint itself, as a reference",
+    )
+    infer.add_argument(
+        "--calls", type=int, default=200, help="timed batch-1 calls per format (>= 200 for p99)"
+    )
+    infer.add_argument(
+        "--normalization", help="for a .keras outside a run folder: cifar10, imagenet or none"
+    )
+    parser.add_argument("--format", help=argparse.SUPPRESS)  # the child's one format
+    parser.add_argument("--model-path", help=argparse.SUPPRESS)  # and its file
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.batch_size is None:
+        args.batch_size = DEFAULT_BATCH if args.mode == "infer" else 128
+    if args.mode == "infer" and not args.child:
+        if not args.checkpoint:
+            parser.error("--mode infer needs --checkpoint (a run folder or .keras file)")
+        if args.calls < 1 or args.rounds < 1:
+            parser.error("--calls and --rounds must be at least 1")
 
     if args.child:
         from resnet_tf.errors import ResnetTfError
 
         try:
-            print(json.dumps(measure(args)))
+            print(json.dumps(measure_infer(args) if args.mode == "infer" else measure(args)))
         except ResnetTfError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -115,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(record), flush=True)
 
-    if args.mode == "compare":
+    if args.mode == "infer":
+        from resnet_tf.errors import ResnetTfError
+
+        try:
+            run_infer(args, run_child, emit)
+        except (ResnetTfError, argparse.ArgumentTypeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    elif args.mode == "compare":
         if not args.peer_python:
             parser.error("--mode compare needs --peer-python (a venv with torch)")
         emit(run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)]))
@@ -132,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
         for mode in (["matmul"] if args.mode == "all" else []) + modes:
             emit(run_child(["--mode", mode, *common, "--matmul-size", str(args.matmul_size)]))
 
-    if not args.json:
+    if not args.json and args.mode == "infer":
+        print_infer_table(records)
+    elif not args.json:
         peak = next((r["gflop_per_s"] for r in records if r.get("mode") == "matmul"), None)
         print_table(records, peak)
     if args.output:

@@ -3,7 +3,7 @@
 Other stages import from here, not from the modules below, so the modules can move freely:
   cifar10.py       the CIFAR-10 format and load_cifar10 (safe decoding, source resolution)
   cache.py         the on-disk cache of decoded arrays
-  image_folder.py  labelled images from class folders, as CIFAR-10-shaped arrays
+  image_folder.py  labelled images from class folders (and load_image, one file), 32x32 RGB
   splits.py        data.subset and the stratified train/validation split
   normalization.py uint8 pixels -> normalized float32
   augment.py       stateless-seeded batch augmentation ops
@@ -21,7 +21,7 @@ from resnet_tf.data.cifar10 import (
     is_cifar10_source,
     load_cifar10,
 )
-from resnet_tf.data.image_folder import load_image_folder
+from resnet_tf.data.image_folder import load_image, load_image_folder
 from resnet_tf.data.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from resnet_tf.data.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
 from resnet_tf.data.splits import Splits, make_splits, split_train_val
@@ -39,6 +39,7 @@ __all__ = [
     "default_cache_dir",
     "is_cifar10_source",
     "load_cifar10",
+    "load_image",
     "load_image_folder",
     "make_eval_dataset",
     "make_splits",

@@ -11,6 +11,7 @@ by default, and antialiasing keeps large photos from aliasing when shrunk.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +44,27 @@ def _class_folders(folder: Path, split: str | None) -> dict[int, Path]:
     return found
 
 
-def _decode_and_resize(path: Path) -> np.ndarray:
-    """One image file -> uint8 (32, 32, 3) RGB."""
+def _decode_reason(error: Exception) -> str:
+    """TensorFlow's message, first line, without its op-name wrapping."""
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else ""
+    line = re.sub(r"\{\{[^}]*\}\}|\[Op:\w+\]", "", line).strip()
+    return line or "unknown reason"
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """One image file (PNG, JPEG, GIF or BMP, any size or mode) -> uint8 (32, 32, 3) RGB,
+    decoded and resized as the module docstring says; a DataError names a file it cannot read."""
+    path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
     except OSError as error:
         raise DataError(f"{path}: cannot read image file: {error.strerror}") from None
     except (tf.errors.InvalidArgumentError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unknown reason"
         raise DataError(
-            f"{path}: expected a PNG or JPEG image, cannot decode it ({reason})"
+            f"{path}: expected a PNG, JPEG, GIF or BMP image, cannot decode it "
+            f"({_decode_reason(error)})"
         ) from None
     if tuple(image.shape) == IMAGE_SHAPE:
         return image.numpy()
@@ -86,7 +97,7 @@ def load_image_folder(
             for p in class_folders[index].iterdir()
             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
         )
-        images.extend(_decode_and_resize(file) for file in files)
+        images.extend(load_image(file) for file in files)
         labels.extend([index] * len(files))
     if not images:
         raise DataError(

@@ -1,1 +1,47 @@
-"""Deployment: export, quantization and pruning of trained models (empty for now)."""
+"""Deployment: a trained checkpoint -> files that run without resnet_tf, and predictions.
+
+formats.py    the export formats: names, default file names, runtimes, tolerances
+serving.py    the model that is exported: uint8 pixels in, normalization inside, probabilities out
+export.py     export_checkpoint: export, check against the checkpoint, then put in place
+agreement.py  how closely an export reproduces its checkpoint, and when that is too little
+runtimes.py   load_classifier: any model file (checkpoint or export) behind one call
+predict.py    predict_images: image files -> their top classes, for predict.py
+scoring.py    evaluate_exported: evaluate.py's report of an exported model
+"""
+
+from resnet_tf.deploy.export import (
+    DEFAULT_CALIBRATION_IMAGES,
+    DEFAULT_CHECK_IMAGES,
+    ExportResult,
+    export_checkpoint,
+)
+from resnet_tf.deploy.formats import EXPORT_FORMATS, is_exported_model
+from resnet_tf.deploy.predict import (
+    DEFAULT_PREDICT_BATCH,
+    DEFAULT_TOP_K,
+    ImagePrediction,
+    format_prediction,
+    predict_images,
+    predictions_to_json,
+)
+from resnet_tf.deploy.runtimes import Classifier, load_classifier, load_exported
+from resnet_tf.deploy.scoring import evaluate_exported
+
+__all__ = [
+    "DEFAULT_CALIBRATION_IMAGES",
+    "DEFAULT_CHECK_IMAGES",
+    "DEFAULT_PREDICT_BATCH",
+    "DEFAULT_TOP_K",
+    "EXPORT_FORMATS",
+    "Classifier",
+    "ExportResult",
+    "ImagePrediction",
+    "evaluate_exported",
+    "export_checkpoint",
+    "format_prediction",
+    "is_exported_model",
+    "load_classifier",
+    "load_exported",
+    "predict_images",
+    "predictions_to_json",
+]

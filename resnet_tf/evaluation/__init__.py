@@ -1,6 +1,7 @@
 """Evaluation of a trained model: the front door of evaluate.py and of training's test score.
 
 evaluate_checkpoint: checkpoint -> images -> logits -> report.json, report.md and figures.
+evaluate_model:      the same for a model already loaded (deploy's exported models come here).
 score_checkpoint:    a saved model's accuracy and loss on given images (training's test score).
 
 Both compute logits through the one path of `tta.predict`, so evaluate.py's figures and the
@@ -11,6 +12,7 @@ The modules: metrics (numpy), tta (logits), sources (inputs), report (text), fig
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -24,7 +26,14 @@ from resnet_tf.evaluation.metrics import accuracy_and_loss
 from resnet_tf.evaluation.report import build_report, format_for_terminal, write_report
 from resnet_tf.evaluation.tta import predict, tta_level
 
-__all__ = ["evaluate_checkpoint", "format_for_terminal", "score_checkpoint"]
+__all__ = [
+    "check_options",
+    "evaluate_checkpoint",
+    "evaluate_model",
+    "format_for_terminal",
+    "score_checkpoint",
+    "sources",
+]
 
 
 def evaluate_checkpoint(
@@ -41,17 +50,51 @@ def evaluate_checkpoint(
 
     Every input is checked before the first forward pass, so a bad one fails in seconds.
     """
-    from resnet_tf.evaluation import figures  # matplotlib only when a report is drawn
+    check_options(batch_size, tta)
+    found = sources.resolve_checkpoint(checkpoint)
+    normalization = sources.resolve_normalization(found, normalization)
+    model = sources.load_checkpoint(found.path)
+    return evaluate_model(
+        model,
+        checkpoint=found.path,
+        run_config=found.run.config if found.run is not None else None,
+        data=sources.load_images(data_dir, split, found.config),
+        split=split,
+        normalization=normalization,
+        output_dir=Path(output_dir) if output_dir is not None else found.default_output_dir,
+        batch_size=batch_size,
+        tta=tta,
+    )
 
+
+def check_options(batch_size: int, tta: str) -> None:
+    """The options an evaluation takes besides its inputs, checked before anything loads."""
     if batch_size <= 0:
         raise EvaluationError(f"--batch-size must be positive, found {batch_size}")
     if tta not in TTA_CHOICES:
         raise EvaluationError(f"--tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
-    found = sources.resolve_checkpoint(checkpoint)
-    normalization = sources.resolve_normalization(found, normalization)
-    model = sources.load_checkpoint(found.path)
-    data = sources.load_images(data_dir, split, found.config)
-    output = Path(output_dir) if output_dir is not None else found.default_output_dir
+
+
+def evaluate_model(
+    model: Callable,
+    *,
+    checkpoint: Path,
+    run_config: Path | None,
+    data: sources.LabelledImages,
+    split: str,
+    normalization: str,
+    output_dir: Path,
+    batch_size: int,
+    tta: str,
+    model_format: str = "keras",
+) -> dict:
+    """The report of any model called as `model(images, training=False) -> logits` on images
+    normalized as `normalization` says; written to output_dir and returned.
+
+    An exported model (resnet_tf.deploy) comes here too, with normalization "none" and its own
+    `model_format`: it normalizes inside, and the report says so.
+    """
+    from resnet_tf.evaluation import figures  # matplotlib only when a report is drawn
 
     dataset = data_lib.make_eval_dataset(
         data.images, data.labels, batch_size=batch_size, normalization=normalization
@@ -63,8 +106,9 @@ def evaluate_checkpoint(
         tta_logits, view_seconds = predict(model, dataset, tta, plain=logits)
         tta_seconds = seconds + view_seconds
     report = build_report(
-        checkpoint=found.path,
-        run_config=found.run.config if found.run is not None else None,
+        checkpoint=checkpoint,
+        run_config=run_config,
+        model_format=model_format,
         source=data.source,
         kind=data.kind,
         split=split,
@@ -78,9 +122,9 @@ def evaluate_checkpoint(
         tta_logits=tta_logits,
         tta_seconds=tta_seconds,
         figures=dict(figures.FIGURE_FILES),
-        output_dir=output,
+        output_dir=output_dir,
     )
-    figures.draw_report_figures(report, data.images, output)
+    figures.draw_report_figures(report, data.images, output_dir)
     write_report(report)
     return report
 

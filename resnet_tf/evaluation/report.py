@@ -23,6 +23,7 @@ def build_report(
     checkpoint: Path,
     run_config: Path | None,
     source: str,
+    model_format: str = "keras",
     kind: str,
     split: str,
     normalization: str,
@@ -39,14 +40,19 @@ def build_report(
 ) -> dict:
     """Every number of report.json, in its order; `tta_logits` is None without TTA."""
     labels = labels.astype(np.int64)
+    exported = model_format != "keras"
     predictions = logits.argmax(axis=1)
     matrix = metrics.confusion_matrix(labels, predictions, len(class_names))
     report = {
         "checkpoint": str(checkpoint),
+        "format": model_format,
         "run_config": str(run_config) if run_config else None,
         "data": {"source": source, "kind": kind, "split": split},
-        "normalization": normalization,
-        "normalization_from": "run config" if run_config else "--normalization",
+        # An exported model takes raw pixels and normalizes them itself.
+        "normalization": "inside the model" if exported else normalization,
+        "normalization_from": "the exported model"
+        if exported
+        else ("run config" if run_config else "--normalization"),
         "images": int(len(labels)),
         "batch_size": batch_size,
         **metrics.headline_metrics(logits, labels),
@@ -97,7 +103,8 @@ def _pct(value: float | None) -> str:
 def format_for_terminal(report: dict) -> str:
     """The few lines printed to the terminal."""
     lines = [
-        f"{report['checkpoint']} on {report['data']['kind']} {report['data']['split']}: "
+        f"{report['checkpoint']} ({report.get('format', 'keras')}) on "
+        f"{report['data']['kind']} {report['data']['split']}: "
         f"{report['images']:,} images, {report['images_per_s']:,.0f} images/s "
         f"(normalization {report['normalization']})",
         f"  top-1 {_pct(report['top1_accuracy'])}  top-5 {_pct(report['top5_accuracy'])}  "
@@ -120,6 +127,7 @@ def format_markdown(report: dict) -> str:
     lines = [
         f"# Evaluation of `{report['checkpoint']}`",
         "",
+        f"- model format: {report.get('format', 'keras')}",
         f"- data: {data['kind']} `{data['source']}`, split `{data['split']}`, "
         f"{report['images']:,} images",
         f"- normalization: {report['normalization']} (from {report['normalization_from']})",

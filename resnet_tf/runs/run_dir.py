@@ -9,6 +9,7 @@ outputs/<run>/
     plots/accuracy_loss.png  redrawn after every epoch
     tb/                      TensorBoard logs
     eval/                    evaluate.py's report of best.keras (report.json, report.md, figures)
+    export/                  export.py's files (best_saved_model/, best_fp32.tflite, best.onnx ...)
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class RunPaths:
     @property
     def eval(self) -> Path:
         return self.root / "eval"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
 
     @property
     def resume_files(self) -> tuple[Path, ...]:
@@ -116,6 +121,14 @@ def run_of_checkpoint(checkpoint: Path) -> RunPaths | None:
     """The run folder holding `checkpoint` (as <run>/checkpoints/NAME.keras), or None."""
     paths = RunPaths(checkpoint.parent.parent)
     if checkpoint.parent == paths.checkpoints and paths.config.is_file():
+        return paths
+    return None
+
+
+def run_of_export(exported: Path) -> RunPaths | None:
+    """The run folder holding an exported model (as <run>/export/NAME), or None."""
+    paths = RunPaths(exported.parent.parent)
+    if exported.parent == paths.export and paths.config.is_file():
         return paths
     return None
 

@@ -41,10 +41,11 @@ def test_report_keys_numbers_and_text(tmp_path):
     logits = np.array([[3.0, 0, 0], [0, 3.0, 0], [0, 0, 3.0], [3.0, 0, 0]], np.float32)
     labels = np.array([0, 1, 2, 2])
     report = made_up_report(tmp_path, logits, labels, tta_logits=logits)
-    assert list(report)[:8] == [
-        "checkpoint", "run_config", "data", "normalization", "normalization_from", "images",
-        "batch_size", "top1_accuracy",
+    assert list(report)[:9] == [
+        "checkpoint", "format", "run_config", "data", "normalization", "normalization_from",
+        "images", "batch_size", "top1_accuracy",
     ]  # fmt: skip
+    assert report["format"] == "keras"
     assert list(report)[-4:] == ["tta", "confident_mistakes", "figures", "output_dir"]
     assert report["top1_accuracy"] == 0.75 and report["images_per_s"] == 8.0
     assert report["normalization_from"] == "--normalization" and report["run_config"] is None

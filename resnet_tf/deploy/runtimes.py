@@ -1,0 +1,193 @@
+"""Run any model a user holds: a checkpoint or run folder, a SavedModel, a .tflite, a .onnx file.
+
+Each loader returns a `Classifier`: uint8 [N, 32, 32, 3] pixels in, float32 outputs out, the
+same call whatever runs underneath. Exported files run on their own runtime (TensorFlow's
+SavedModel loader, the ai-edge-litert interpreter, onnxruntime), exactly as a user without
+resnet_tf would run them; the runtime packages are imported only when such a file is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
+from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
+from resnet_tf.errors import DeployError
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class Classifier:
+    """uint8 images -> {"probabilities": [N, classes]} and, where the format has them, logits."""
+
+    format: str
+    path: Path
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        return self.outputs(images)[PROBABILITIES]
+
+    def logits(self, images: np.ndarray) -> np.ndarray:
+        """The logits, or log-probabilities where the format returns probabilities only
+        (LiteRT): the same softmax, so the same top-1, confidence and loss."""
+        out = self.outputs(images)
+        if LOGITS in out:
+            return out[LOGITS]
+        return np.log(np.maximum(out[PROBABILITIES], np.finfo(np.float32).tiny))
+
+
+class KerasClassifier(Classifier):
+    """A .keras checkpoint with its run's normalization applied outside, as in training."""
+
+    def __init__(self, model, normalization: str, path: Path):
+        self.model, self.normalization, self.path = model, normalization, path
+        self.format = KERAS
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        from resnet_tf.data import normalize_images
+
+        logits = self.model(normalize_images(images, self.normalization), training=False)
+        logits = tf.cast(logits, tf.float32)
+        return {LOGITS: logits.numpy(), PROBABILITIES: tf.nn.softmax(logits).numpy()}
+
+
+class SavedModelClassifier(Classifier):
+    format = "saved_model"
+
+    def __init__(self, path: Path):
+        import tensorflow as tf
+
+        self.path = path
+        try:
+            self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
+        except Exception as error:  # TensorFlow raises many types for a bad folder
+            raise DeployError(
+                f"{path}: cannot load as a SavedModel with a serving_default signature "
+                f"({_first_line(error)})"
+            ) from None
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        out = self.signature(**{INPUT_NAME: tf.constant(images, tf.uint8)})
+        return {name: value.numpy() for name, value in out.items()}
+
+
+class LiteRTClassifier(Classifier):
+    def __init__(self, path: Path, threads: int | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise runtime_missing("ai_edge_litert", path) from None
+        self.path = path
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or _threads())
+            self.runner = self.interpreter.get_signature_runner("serving_default")
+        except Exception as error:
+            raise DeployError(
+                f"{path}: cannot load as a LiteRT model ({_first_line(error)})"
+            ) from None
+        dtypes = {np.dtype(detail["dtype"]) for detail in self.interpreter.get_tensor_details()}
+        self.format = (
+            "litert_int8"
+            if np.dtype(np.int8) in dtypes
+            else "litert_fp16"
+            if np.dtype(np.float16) in dtypes
+            else "litert"
+        )
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(self.runner(**{INPUT_NAME: np.ascontiguousarray(images, np.uint8)}))
+
+
+class OnnxClassifier(Classifier):
+    format = "onnx"
+
+    def __init__(self, path: Path):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise runtime_missing("onnxruntime", path) from None
+        self.path = path
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:
+            raise DeployError(
+                f"{path}: cannot load as an ONNX model ({_first_line(error)})"
+            ) from None
+        self.names = [output.name for output in self.session.get_outputs()]
+
+    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(self.names, {INPUT_NAME: np.asarray(images, np.uint8)})
+        return dict(zip(self.names, values))
+
+
+def load_exported(path: str | os.PathLike, threads: int | None = None) -> Classifier:
+    """An exported model, checked to map uint8 32x32 RGB images to CIFAR-10 probabilities."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise DeployError(f"{path}: model not found")
+    if path.is_dir():
+        classifier: Classifier = SavedModelClassifier(path)
+    elif path.suffix.lower() == ".tflite":
+        classifier = LiteRTClassifier(path, threads)
+    elif path.suffix.lower() == ".onnx":
+        classifier = OnnxClassifier(path)
+    else:
+        raise DeployError(f"{path}: expected a SavedModel folder, a .tflite or an .onnx file")
+    _check_interface(classifier)
+    return classifier
+
+
+def load_classifier(
+    path: str | os.PathLike, normalization: str | None = None, threads: int | None = None
+) -> Classifier:
+    """Any model a user holds: a run folder or .keras checkpoint (normalized as its run says,
+    or by `normalization` outside a run) or an exported model (normalization inside it)."""
+    if is_exported_model(path):
+        if normalization is not None:
+            raise DeployError(
+                f"{path}: an exported model normalizes its input itself; drop --normalization"
+            )
+        return load_exported(path, threads)
+    from resnet_tf.evaluation import sources
+
+    found = sources.resolve_checkpoint(path)
+    normalization = sources.resolve_normalization(found, normalization)
+    return KerasClassifier(sources.load_checkpoint(found.path), normalization, found.path)
+
+
+def _check_interface(classifier: Classifier) -> None:
+    """One all-black image through the model: the interface every exported model has."""
+    from resnet_tf.data import NUM_CLASSES
+
+    try:
+        out = classifier.outputs(np.zeros((1, 32, 32, 3), np.uint8))
+    except Exception as error:
+        raise DeployError(
+            f"{classifier.path}: does not take uint8 [N, 32, 32, 3] '{INPUT_NAME}' as an "
+            f"exported resnet_tf model does ({_first_line(error)})"
+        ) from None
+    shape = tuple(np.shape(out.get(PROBABILITIES)))
+    if shape != (1, NUM_CLASSES):
+        raise DeployError(
+            f"{classifier.path}: expected a '{PROBABILITIES}' output of shape (N, {NUM_CLASSES}), "
+            f"found {sorted(out)} with shape {shape}"
+        )

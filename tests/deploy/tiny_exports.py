@@ -1,0 +1,151 @@
+"""Tiny checkpoints of each model family, exported in every format, made in the background.
+
+The families are those whose layers an exporter could trip on: BasicBlock with projection
+shortcuts (the ImageNet-style zoo), Bottleneck, the option-A CIFAR ResNet (zero-padded
+shortcuts) and FastNet (patch-whitening stem, GELU). Each is one block per stage at a few
+channels: the graph holds every kind of op its family has, and converts in seconds.
+
+Twenty exports take about a minute of mostly one-core work (tracing, writing SavedModels),
+while the rest of the suite leaves a core idle much of the time. So tests/conftest.py starts
+this module as a low-priority process as soon as deploy tests are collected
+(`python -m tests.deploy.tiny_exports FOLDER`), and the `exported` fixture waits for its
+results.pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FAMILIES = ("basic", "bottleneck", "option_a", "fastnet")
+FORMATS = ("saved_model", "litert", "litert_fp16", "litert_int8", "onnx")
+CALIBRATION_IMAGES = 64  # the tiny archive has 200 training images
+RESULTS = "results.pickle"
+TIMEOUT_SECONDS = 900
+
+
+def build_tiny(family: str):
+    import keras
+
+    from resnet_tf.models.fastnet import FastNet
+    from resnet_tf.models.resnet import ResNet
+
+    keras.utils.set_random_seed(FAMILIES.index(family))  # the same nets every session
+    if family == "fastnet":
+        model = FastNet(widths=[8, 16, 16], activation="gelu", name="tiny_fastnet")
+        model.build((None, 32, 32, 3))
+        model.adapt(np.random.default_rng(0).normal(size=(64, 32, 32, 3)).astype(np.float32))
+        return model
+    block, stem, shortcut = {
+        "basic": ("basic", "imagenet", "projection"),
+        "bottleneck": ("bottleneck", "cifar", "projection"),
+        "option_a": ("basic", "cifar", "zero_pad"),
+    }[family]
+    model = ResNet(
+        block_type=block,
+        stage_blocks=(1, 1),
+        stage_widths=(8, 16),
+        stem=stem,
+        shortcut=shortcut,
+        name=f"tiny_{family}",
+    )
+    model.build((None, 32, 32, 3))
+    return model
+
+
+def randomize_batch_norm(model, seed: int = 0) -> None:
+    """Give every batch norm non-trivial statistics, as training would (a fresh one is the
+    identity, which would hide a converter that drops or mis-folds it)."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        name = weight.path
+        if name.endswith(("moving_mean", "beta")):
+            weight.assign(rng.normal(0.0, 0.1, weight.shape).astype(np.float32))
+        elif name.endswith(("moving_variance", "gamma")):
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype(np.float32))
+
+
+def make_all(folder: Path) -> dict:
+    """Checkpoints (family -> .keras, normalization cifar10, outside any run folder), the tiny
+    archive they were checked on, and (family, format) -> deploy.ExportResult."""
+    from resnet_tf import deploy
+    from tests.helpers.cifar_archives import write_cifar_archive
+
+    # The same archive as the tiny_cifar_archive fixture (same sizes and seed).
+    archive = write_cifar_archive(
+        folder / "cifar-10-python.tar.gz", n_train_per_batch=40, n_test=40, seed=0
+    )
+    checkpoints = {}
+    for family in FAMILIES:
+        model = build_tiny(family)
+        randomize_batch_norm(model)
+        checkpoints[family] = folder / f"{family}.keras"
+        model.save(checkpoints[family])
+    exported = {
+        (family, fmt): deploy.export_checkpoint(
+            checkpoint,
+            fmt,
+            data_dir=str(archive),
+            normalization="cifar10",
+            calibration_images=CALIBRATION_IMAGES,
+        )
+        for family, checkpoint in checkpoints.items()
+        for fmt in FORMATS
+    }
+    return {"archive": archive, "checkpoints": checkpoints, "exported": exported}
+
+
+def start(folder: Path) -> subprocess.Popen:
+    """Run make_all in a niced child process, writing FOLDER/results.pickle."""
+    from tests.helpers import REPO_ROOT
+
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "RESNET_TF_CACHE_DIR": str(folder / "cache"),  # never the user's ~/.cache
+    }
+    log = open(folder / "log.txt", "w")  # noqa: SIM115 (closed with the process)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.deploy.tiny_exports", str(folder)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=lambda: os.nice(5),  # the foreground tests come first
+    )
+
+
+def wait(process: subprocess.Popen, folder: Path) -> dict:
+    """The results of a started process, or a failure with the tail of its log."""
+    started = time.monotonic()
+    code = process.wait(timeout=TIMEOUT_SECONDS)
+    results = folder / RESULTS
+    if code != 0 or not results.is_file():
+        tail = (folder / "log.txt").read_text()[-3000:]
+        raise RuntimeError(f"tiny exports failed (exit {code}):\n{tail}")
+    with open(results, "rb") as f:
+        made = pickle.load(f)
+    made["waited_seconds"] = time.monotonic() - started
+    return made
+
+
+def main(folder: str) -> int:
+    folder_path = Path(folder)
+    made = make_all(folder_path)
+    temporary = folder_path / f".{RESULTS}.tmp"
+    with open(temporary, "wb") as f:
+        pickle.dump(made, f)
+    os.replace(temporary, folder_path / RESULTS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
