@@ -23,7 +23,7 @@ class Agreement:
     """How the exported model's outputs compare with the checkpoint's on the same images."""
 
     images: int
-    top1_agreement: float  # share of images with the same predicted class
+    disagreements: int  # images whose predicted class differs
     max_probability_difference: float
     reference_accuracy: float  # the checkpoint's top-1 on those images
     exported_accuracy: float
@@ -32,8 +32,13 @@ class Agreement:
     ties: int = 0
 
     @property
+    def top1_agreement(self) -> float:
+        """Share of images with the same predicted class."""
+        return 1.0 - self.disagreements / self.images
+
+    @property
     def clear_disagreements(self) -> int:
-        return round((1.0 - self.top1_agreement) * self.images) - self.ties
+        return self.disagreements - self.ties
 
 
 def compare(
@@ -52,10 +57,10 @@ def compare(
     gap = ref_p[rows, ref_top] - ref_p[rows, out_top]
     return Agreement(
         images=len(images),
-        top1_agreement=float(np.mean(ref_p.argmax(1) == out_p.argmax(1))),
+        disagreements=int(np.sum(ref_top != out_top)),
         max_probability_difference=float(np.max(np.abs(ref_p - out_p))),
-        reference_accuracy=float(np.mean(ref_p.argmax(1) == labels)),
-        exported_accuracy=float(np.mean(out_p.argmax(1) == labels)),
+        reference_accuracy=float(np.mean(ref_top == labels)),
+        exported_accuracy=float(np.mean(out_top == labels)),
         ties=int(np.sum((ref_top != out_top) & (gap <= tolerance))),
     )
 

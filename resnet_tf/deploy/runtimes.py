@@ -16,12 +16,7 @@ import numpy as np
 from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
 from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
 from resnet_tf.errors import DeployError
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
+from resnet_tf.evaluation.sources import first_line
 
 
 def _threads() -> int:
@@ -78,7 +73,7 @@ class SavedModelClassifier(Classifier):
         except Exception as error:  # TensorFlow raises many types for a bad folder
             raise DeployError(
                 f"{path}: cannot load as a SavedModel with a serving_default signature "
-                f"({_first_line(error)})"
+                f"({first_line(error)})"
             ) from None
 
     def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
@@ -100,7 +95,7 @@ class LiteRTClassifier(Classifier):
             self.runner = self.interpreter.get_signature_runner("serving_default")
         except Exception as error:
             raise DeployError(
-                f"{path}: cannot load as a LiteRT model ({_first_line(error)})"
+                f"{path}: cannot load as a LiteRT model ({first_line(error)})"
             ) from None
         dtypes = {np.dtype(detail["dtype"]) for detail in self.interpreter.get_tensor_details()}
         self.format = (
@@ -130,7 +125,7 @@ class OnnxClassifier(Classifier):
             )
         except Exception as error:
             raise DeployError(
-                f"{path}: cannot load as an ONNX model ({_first_line(error)})"
+                f"{path}: cannot load as an ONNX model ({first_line(error)})"
             ) from None
         self.names = [output.name for output in self.session.get_outputs()]
 
@@ -183,7 +178,7 @@ def _check_interface(classifier: Classifier) -> None:
     except Exception as error:
         raise DeployError(
             f"{classifier.path}: does not take uint8 [N, 32, 32, 3] '{INPUT_NAME}' as an "
-            f"exported resnet_tf model does ({_first_line(error)})"
+            f"exported resnet_tf model does ({first_line(error)})"
         ) from None
     shape = tuple(np.shape(out.get(PROBABILITIES)))
     if shape != (1, NUM_CLASSES):

@@ -79,13 +79,13 @@ def load_checkpoint(path: Path) -> keras.Model:
         model = keras.models.load_model(path, compile=False)
     except Exception as error:  # Keras raises many types for bad files
         raise EvaluationError(
-            f"{path}: cannot load as a Keras model ({_first_line(error)})"
+            f"{path}: cannot load as a Keras model ({first_line(error)})"
         ) from None
     try:
         outputs = model(np.zeros((1, 32, 32, 3), np.float32), training=False)
     except Exception as error:
         raise EvaluationError(
-            f"{path}: the model does not take 32x32 RGB images ({_first_line(error)})"
+            f"{path}: the model does not take 32x32 RGB images ({first_line(error)})"
         ) from None
     shape = tuple(getattr(outputs, "shape", ()))
     if shape != (1, data_lib.NUM_CLASSES):
@@ -97,7 +97,8 @@ def load_checkpoint(path: Path) -> keras.Model:
     return model
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, at most 200 characters, for a one-line error."""
     text = str(error).strip()
     line = text.splitlines()[0] if text else type(error).__name__
     return line if len(line) <= 200 else line[:197] + "..."
