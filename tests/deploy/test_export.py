@@ -26,6 +26,7 @@ def run_export(argv: list[str]) -> int:
 
 
 def test_every_family_converts_to_every_format_and_matches_the_checkpoint(exported):
+    from resnet_tf import deploy
     from resnet_tf.deploy.export import size_of
 
     for family in FAMILIES:
@@ -33,6 +34,8 @@ def test_every_family_converts_to_every_format_and_matches_the_checkpoint(export
         for fmt in FORMATS:
             result = exported[family, fmt]
             assert result.path.exists() and result.format == fmt
+            if fmt.startswith("litert"):  # the kind is read back from the file's tensor types
+                assert deploy.load_exported(result.path).format == fmt
             assert result.size_bytes == size_of(result.path) > 0
             sizes[fmt] = result.size_bytes
             check = result.check
