@@ -36,3 +36,11 @@ class EvaluationError(ResnetTfError):
 
 class DeployError(ResnetTfError):
     """A model that cannot be exported, loaded from an exported file, or asked for predictions."""
+
+
+class ModelFileError(ResnetTfError):
+    """A saved model file (.keras) that cannot be loaded, or does not fit where it is used."""
+
+
+class CompressError(ResnetTfError):
+    """A model or an option that pruning cannot work with."""

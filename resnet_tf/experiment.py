@@ -76,7 +76,9 @@ def start(
 ) -> dict:
     """A new run in a new run folder; `started` (time.time()) is when the command began."""
     started = time.time() if started is None else started
+    config = training.pin_saved_models(config)  # absolute paths, the teacher's checksum
     dist, arrays = _set_up_and_load(config)  # bad data fails before a folder exists
+    ImageClassificationTask(config).check_saved_models()  # and so do unfitting saved models
     if not dist.is_chief:
         return _run_as_worker(config, None, arrays, dist, callbacks, verbose, started)
     name = config.output.name or default_run_name(config_path, config.model.name)
@@ -103,6 +105,7 @@ def resume(
     config = read_config(paths)
     if data_dir is not None:
         config.data.path = data_dir
+    training.check_teacher_unchanged(config)
     dist, arrays = _set_up_and_load(config)
     if not dist.is_chief:
         return _run_as_worker(config, paths, arrays, dist, callbacks, verbose, started)
@@ -163,6 +166,13 @@ def _run(
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
     )
+    if task.teacher is not None:
+        distill = config.train.distill
+        _say(
+            f"distilling from {distill.teacher}: {task.teacher.name}, "
+            f"{task.teacher.count_params():,} parameters (temperature {distill.temperature:g}, "
+            f"alpha {distill.alpha:g})"
+        )
     if dist.strategy is not None:
         _say(f"distribution: {dist.describe(config.train.batch_size)}")
     result = training.fit(

@@ -1,7 +1,7 @@
 """The package's shape, as README "Layout" describes it, checked from the source alone.
 
-Data flows config -> data -> models -> training -> runs -> evaluation -> deploy; each stage may
-import only the stages it builds on, so these rules keep the folders telling the truth.
+Data flows config -> data -> models -> training -> runs -> evaluation -> deploy / compress; each
+stage may import only the stages it builds on, so these rules keep the folders telling the truth.
 """
 
 from __future__ import annotations
@@ -26,9 +26,20 @@ MAY_IMPORT = {
     "training": {"errors", "config", "data", "models", "runs"},
     "evaluation": {"errors", "config", "data", "models", "runs"},
     "deploy": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
+    "compress": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
     "experiment": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
     # The measuring tool times every stage, so it sits after them all.
-    "bench": {"errors", "config", "data", "models", "runs", "training", "evaluation", "deploy"},
+    "bench": {
+        "errors",
+        "config",
+        "data",
+        "models",
+        "runs",
+        "training",
+        "evaluation",
+        "deploy",
+        "compress",
+    },
     "__init__": {"models", "training"},  # registration of the custom Keras objects
 }
 MAX_LINES = 310

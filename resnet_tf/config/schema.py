@@ -86,6 +86,13 @@ class ModelConfig:
     # Fast nets: he_normal (He fan_out convs, Keras' Glorot classifier) or fan_in_uniform
     # (uniform in +-1/sqrt(fan_in) everywhere: PyTorch's default, the init airbench is tuned for).
     kernel_init: Literal[KERNEL_INITS] = "he_normal"
+    # Start from a saved model (a .keras checkpoint, e.g. prune.py's output, or a run folder:
+    # its best.keras), architecture and weights, instead of building `name` fresh; `name` must
+    # be the saved model's, and the width and init keys above do not apply.
+    init_from: str | None = None
+    # With init_from: keep only its architecture and start from fresh random weights (the
+    # from-scratch control for a pruned model).
+    reinitialize: bool = False
 
 
 @dataclass
@@ -146,6 +153,19 @@ class ScheduleConfig:
 
 
 @dataclass
+class DistillConfig:
+    # A trained model to learn from (a .keras checkpoint or a run folder: its best.keras); null:
+    # no distillation. It runs frozen, in inference mode, on each augmented training batch.
+    teacher: str | None = None
+    # Both models' logits are softened as softmax(logits / temperature) (Hinton et al. 2015).
+    temperature: float = field(default=4.0, metadata=value_range(0.0, 100.0, lo_open=True))
+    # loss = (1 - alpha) * hard-label loss + alpha * temperature^2 * KL(teacher || student).
+    alpha: float = field(default=0.9, metadata=value_range(0.0, 1.0))
+    # Written at the start of a run (sha256 of the teacher's file); resume refuses another file.
+    teacher_sha256: str | None = None
+
+
+@dataclass
 class TrainConfig:
     epochs: int = field(default=200, metadata=value_range(1, 100000))
     batch_size: int = field(default=128, metadata=value_range(1, 65536))
@@ -164,6 +184,8 @@ class TrainConfig:
     # average of themselves whose decay grows as lookahead_max_decay * progress**3; 0: off.
     lookahead_every: int = field(default=0, metadata=value_range(0, 100000))
     lookahead_max_decay: float = field(default=0.774, metadata=value_range(0.0, 1.0))
+    # Knowledge distillation from a trained teacher (off unless distill.teacher is set).
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 @dataclass

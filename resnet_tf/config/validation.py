@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import numbers
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from resnet_tf.config.schema import (
     RESNET_NAMES,
     RESNET_OPTIONS,
     Config,
+    DistillConfig,
     ModelConfig,
 )
 from resnet_tf.errors import ConfigError
@@ -207,9 +209,32 @@ def check_model(model: ModelConfig) -> None:
                 )
 
 
+def check_distill(distill: DistillConfig) -> None:
+    """Distillation keys other than the teacher do nothing without one: refuse them there."""
+    if distill.teacher is None:
+        for key in ("temperature", "alpha", "teacher_sha256"):
+            value = getattr(distill, key)
+            if value != getattr(DistillConfig(), key):
+                raise ConfigError(
+                    f"train.distill.{key}: only used with train.distill.teacher, which is null, "
+                    f"found {describe_found(value)}; set a teacher or drop the key"
+                )
+    sha = distill.teacher_sha256
+    if sha is not None and not re.fullmatch("[0-9a-f]{64}", sha):
+        raise ConfigError(
+            f"train.distill.teacher_sha256: expected 64 lowercase hex digits (a SHA-256, as "
+            f"sha256sum prints it), found {describe_found(sha)}"
+        )
+
+
 def check_whole(config: Config) -> None:
     """Checks that involve more than one key."""
     check_model(config.model)
+    if config.model.reinitialize and config.model.init_from is None:
+        raise ConfigError(
+            "model.reinitialize: redraws the weights of model.init_from's architecture, but "
+            "model.init_from is null; set it to a .keras checkpoint or run folder"
+        )
     if config.runtime.deterministic and config.runtime.jit_compile:
         raise ConfigError(
             "runtime.jit_compile: XLA cannot run with runtime.deterministic: true "
@@ -226,6 +251,7 @@ def check_whole(config: Config) -> None:
             "train.lookahead_every: Lookahead runs between steps, so it needs "
             f"train.steps_per_execution 1, found {config.train.steps_per_execution}"
         )
+    check_distill(config.train.distill)
     schedule = config.train.schedule
     if schedule.warmup_epochs >= config.train.epochs and schedule.warmup_epochs > 0:
         raise ConfigError(

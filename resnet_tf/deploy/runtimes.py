@@ -16,7 +16,7 @@ import numpy as np
 from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
 from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
 from resnet_tf.errors import DeployError
-from resnet_tf.evaluation.sources import first_line
+from resnet_tf.models.saved import first_line
 
 
 def _threads() -> int:

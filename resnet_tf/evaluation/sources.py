@@ -8,7 +8,6 @@ Where the run's files lie is asked of resnet_tf.runs, never spelled here.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -19,9 +18,10 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config
 from resnet_tf.data.cifar10 import DATA_DIR_ENV
-from resnet_tf.errors import EvaluationError
+from resnet_tf.errors import EvaluationError, ModelFileError
+from resnet_tf.models.saved import check_classifier, load_model_file
 from resnet_tf.runs.records import read_config
-from resnet_tf.runs.run_dir import RunPaths, open_run_dir, run_of_checkpoint
+from resnet_tf.runs.run_dir import RunPaths, eval_dir_of, open_run_dir, run_of_checkpoint
 
 CIFAR_SPLITS = ("test", "train")
 
@@ -36,8 +36,11 @@ class Checkpoint:
 
     @property
     def default_output_dir(self) -> Path:
-        """<run>/eval for a checkpoint inside a run, else eval/ beside the checkpoint."""
-        return self.run.eval if self.run is not None else self.path.parent / "eval"
+        """<run>/eval for a run's checkpoint (eval-<name>/ beside a pruned one), else eval/
+        beside the checkpoint."""
+        return (
+            eval_dir_of(self.path, self.run) if self.run is not None else self.path.parent / "eval"
+        )
 
 
 class LabelledImages(NamedTuple):
@@ -65,43 +68,12 @@ def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def load_checkpoint(path: Path) -> keras.Model:
     """Load a whole saved model and check it maps 32x32 RGB images to 10 CIFAR-10 logits."""
-    if path.name.endswith(".weights.h5"):
-        raise EvaluationError(
-            f"{path}: a weights-only file; evaluation needs a whole model saved as .keras "
-            "(e.g. outputs/<run>/checkpoints/best.keras)"
-        )
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise EvaluationError(
-            f"{path}: not a .keras model archive (not a zip file: truncated, corrupt or "
-            "another kind of file)"
-        )
     try:
-        model = keras.models.load_model(path, compile=False)
-    except Exception as error:  # Keras raises many types for bad files
-        raise EvaluationError(
-            f"{path}: cannot load as a Keras model ({first_line(error)})"
-        ) from None
-    try:
-        outputs = model(np.zeros((1, 32, 32, 3), np.float32), training=False)
-    except Exception as error:
-        raise EvaluationError(
-            f"{path}: the model does not take 32x32 RGB images ({first_line(error)})"
-        ) from None
-    shape = tuple(getattr(outputs, "shape", ()))
-    if shape != (1, data_lib.NUM_CLASSES):
-        found = shape[-1] if len(shape) == 2 else f"output shape {shape}"
-        raise EvaluationError(
-            f"{path}: expected a model with {data_lib.NUM_CLASSES} outputs (the CIFAR-10 "
-            f"classes), found {found}"
-        )
+        model = load_model_file(path)
+        check_classifier(model, path, data_lib.NUM_CLASSES)
+    except ModelFileError as error:
+        raise EvaluationError(str(error)) from None
     return model
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message, at most 200 characters, for a one-line error."""
-    text = str(error).strip()
-    line = text.splitlines()[0] if text else type(error).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
 
 
 def resolve_normalization(checkpoint: Checkpoint, given: str | None) -> str:

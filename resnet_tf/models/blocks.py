@@ -75,6 +75,7 @@ class _ResidualBlock(keras.layers.Layer):
     """Shared shortcut handling and config for BasicBlock and Bottleneck."""
 
     expansion = 1
+    inner_convs = 1  # convs of the residual branch before its last one
 
     def __init__(
         self,
@@ -85,6 +86,7 @@ class _ResidualBlock(keras.layers.Layer):
         zero_init_residual: bool = ModelConfig.zero_init_residual,
         bn_momentum: float = ModelConfig.bn_momentum,
         bn_epsilon: float = ModelConfig.bn_epsilon,
+        inner_widths: list[int] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -100,6 +102,13 @@ class _ResidualBlock(keras.layers.Layer):
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
         self.out_channels = self.filters * self.expansion
+        # The output widths of the branch's convs before the last (BasicBlock: conv1;
+        # Bottleneck: conv1, conv2): `filters` each, fewer in a pruned model. The last conv's
+        # width is out_channels, which the addition ties to the shortcut.
+        inner = self.inner_convs
+        self.inner_widths = [int(w) for w in inner_widths or [self.filters] * inner]
+        if len(self.inner_widths) != inner or min(self.inner_widths) < 1:
+            raise ValueError(f"inner_widths: expected {inner} widths >= 1, got {inner_widths!r}")
         # Filled in by build(), once the input channel count is known.
         self.shortcut_conv = None
         self.shortcut_bn = None
@@ -178,6 +187,7 @@ class _ResidualBlock(keras.layers.Layer):
                 "zero_init_residual": self.zero_init_residual,
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
+                "inner_widths": list(self.inner_widths),
             }
         )
         return config
@@ -200,7 +210,7 @@ class BasicBlock(_ResidualBlock):
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(filters, strides, **kwargs)
         self.conv1 = conv2d(
-            filters,
+            self.inner_widths[0],
             3,
             strides=strides,
             use_bias=self.conv_bias,
@@ -242,17 +252,18 @@ class Bottleneck(_ResidualBlock):
     """
 
     expansion = 4
+    inner_convs = 2
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(filters, strides, **kwargs)
         self.conv1 = conv2d(
-            filters, 1, use_bias=self.conv_bias, name="conv1", dtype=self.dtype_policy
+            self.inner_widths[0], 1, use_bias=self.conv_bias, name="conv1", dtype=self.dtype_policy
         )
         self.bn1 = batch_norm(
             self.bn_momentum, self.bn_epsilon, name="bn1", dtype=self.dtype_policy
         )
         self.conv2 = conv2d(
-            filters,
+            self.inner_widths[1],
             3,
             strides=strides,
             use_bias=self.conv_bias,

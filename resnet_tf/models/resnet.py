@@ -40,6 +40,7 @@ class ResNet(keras.Model):
         zero_init_residual: bool = ModelConfig.zero_init_residual,
         bn_momentum: float = ModelConfig.bn_momentum,
         bn_epsilon: float = ModelConfig.bn_epsilon,
+        block_inner_widths: list[list[int]] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,6 +62,16 @@ class ResNet(keras.Model):
         self.zero_init_residual = bool(zero_init_residual)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
+        # Per block, the widths inside its residual branch (None: the stage width); pruning
+        # narrows them, see resnet_tf/compress/.
+        total_blocks = sum(self.stage_blocks)
+        self.block_inner_widths = (
+            [[int(w) for w in widths] for widths in block_inner_widths]
+            if block_inner_widths is not None
+            else None
+        )
+        if self.block_inner_widths is not None and len(self.block_inner_widths) != total_blocks:
+            raise ValueError(f"block_inner_widths: expected one list per block ({total_blocks})")
 
         stem_width = self.stage_widths[0]
         if stem == "cifar":
@@ -96,10 +107,16 @@ class ResNet(keras.Model):
         ):
             for block_index in range(num_blocks):
                 first_in_later_stage = stage_index > 0 and block_index == 0
+                inner = (
+                    self.block_inner_widths[len(self.blocks)]
+                    if self.block_inner_widths is not None
+                    else None
+                )
                 self.blocks.append(
                     block_class(
                         width,
                         strides=2 if first_in_later_stage else 1,
+                        inner_widths=inner,
                         shortcut=shortcut,
                         conv_bias=self.conv_bias,
                         zero_init_residual=self.zero_init_residual,
@@ -170,6 +187,7 @@ class ResNet(keras.Model):
                 "zero_init_residual": self.zero_init_residual,
                 "bn_momentum": self.bn_momentum,
                 "bn_epsilon": self.bn_epsilon,
+                "block_inner_widths": self.block_inner_widths,
             }
         )
         return config

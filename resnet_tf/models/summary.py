@@ -35,7 +35,7 @@ def count_macs(model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)) -
     to record its output shape, so it works for any model whose convs are
     Keras layers, whatever the stem or padding.
     """
-    from resnet_tf.models.fastnet import PatchWhitening
+    from resnet_tf.models.patch_whitening import PatchWhitening
 
     counted_types = (keras.layers.Conv2D, keras.layers.Dense, PatchWhitening)
     layers = [layer for layer in _all_layers(model) if isinstance(layer, counted_types)]

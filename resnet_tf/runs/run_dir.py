@@ -10,6 +10,8 @@ outputs/<run>/
     tb/                      TensorBoard logs
     eval/                    evaluate.py's report of best.keras (report.json, report.md, figures)
     export/                  export.py's files (best_saved_model/, best_fp32.tflite, best.onnx ...)
+    pruned/                  prune.py's narrower models (l1-0.30.keras ...), evaluated into
+                             pruned/eval-<name>/
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ class RunPaths:
         return self.root / "export"
 
     @property
+    def pruned(self) -> Path:
+        return self.root / "pruned"
+
+    def pruned_model(self, criterion: str, amounts: str) -> Path:
+        """Where prune.py writes by default: pruned/<criterion>-<amounts>.keras."""
+        return self.pruned / f"{criterion}-{amounts}.keras"
+
+    @property
     def resume_files(self) -> tuple[Path, ...]:
         """What --resume reads besides config.yaml: the last checkpoint and the history."""
         return (self.last, self.history)
@@ -118,11 +128,20 @@ def open_run_dir(path: str | Path) -> RunPaths:
 
 
 def run_of_checkpoint(checkpoint: Path) -> RunPaths | None:
-    """The run folder holding `checkpoint` (as <run>/checkpoints/NAME.keras), or None."""
+    """The run folder holding `checkpoint` (as <run>/checkpoints/NAME.keras, or a pruned model
+    as <run>/pruned/NAME.keras), or None."""
     paths = RunPaths(checkpoint.parent.parent)
-    if checkpoint.parent == paths.checkpoints and paths.config.is_file():
+    if checkpoint.parent in (paths.checkpoints, paths.pruned) and paths.config.is_file():
         return paths
     return None
+
+
+def eval_dir_of(checkpoint: Path, run: RunPaths) -> Path:
+    """Where evaluate.py reports on a checkpoint of `run`: eval/ for the training's own
+    checkpoints, eval-<name>/ beside any other model file (a pruned one)."""
+    if checkpoint.parent == run.checkpoints:
+        return run.eval
+    return checkpoint.parent / f"eval-{checkpoint.stem}"
 
 
 def run_of_export(exported: Path) -> RunPaths | None:
@@ -131,6 +150,17 @@ def run_of_export(exported: Path) -> RunPaths | None:
     if exported.parent == paths.export and paths.config.is_file():
         return paths
     return None
+
+
+def saved_model_of(path: str | Path) -> Path:
+    """The .keras file a user means by `path`: the file itself, or a run folder's best.keras."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+    paths = open_run_dir(path)
+    if not paths.best.is_file():
+        raise RunDirError(f"{paths.best}: run folder has no best checkpoint (no epoch finished?)")
+    return paths.best
 
 
 def copy_resume_files(source: RunPaths, target: RunPaths) -> None:

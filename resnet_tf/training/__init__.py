@@ -7,6 +7,14 @@ compiles the model and its datasets, then `fit(...)` trains it into a run folder
 
 from resnet_tf.training.loop import TrainResult, fit
 from resnet_tf.training.runtime import set_up
+from resnet_tf.training.saved_models import check_teacher_unchanged, pin_saved_models
 from resnet_tf.training.task import ImageClassificationTask
 
-__all__ = ["ImageClassificationTask", "TrainResult", "fit", "set_up"]
+__all__ = [
+    "ImageClassificationTask",
+    "TrainResult",
+    "check_teacher_unchanged",
+    "fit",
+    "pin_saved_models",
+    "set_up",
+]

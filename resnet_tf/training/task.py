@@ -13,9 +13,15 @@ import tensorflow as tf
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config, TrainConfig
 from resnet_tf.data import Splits
+from resnet_tf.errors import ConfigError
 from resnet_tf.models import build_from_config
+from resnet_tf.models.saved import INPUT_SHAPE
+from resnet_tf.runs.records import read_config
+from resnet_tf.runs.run_dir import run_of_checkpoint
+from resnet_tf.training.distillation import attach_teacher
 from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.training.optimizers import SGD, is_bn_bias
+from resnet_tf.training.saved_models import load_classifier, resolve_saved_model
 from resnet_tf.training.schedules import LearningRate, make_schedule
 
 # Images FastNet's patch-whitening stem is fitted on (the first of the training split).
@@ -28,6 +34,8 @@ class ImageClassificationTask:
     def __init__(self, config: Config, num_classes: int = data_lib.NUM_CLASSES):
         self.config = config
         self.num_classes = num_classes
+        # train.distill.teacher's model, once compile_model has loaded it (None without one).
+        self.teacher: keras.Model | None = None
 
     # ------------------------------------------------------------ data
 
@@ -73,10 +81,17 @@ class ImageClassificationTask:
     # ------------------------------------------------------------ model
 
     def build_model(self, splits: Splits | None = None) -> keras.Model:
-        """The configured model; with `splits`, fitted to the training images where the model
-        has a data-dependent layer (FastNet's patch whitening), normalised as the pipeline
-        feeds them."""
-        model = build_from_config(self.config.model, self.num_classes)
+        """The configured model (or `model.init_from`'s); with `splits`, a fresh model is fitted
+        to the training images where it has a data-dependent layer (FastNet's patch
+        whitening), normalised as the pipeline feeds them."""
+        if self.config.model.init_from is not None and not self.config.model.reinitialize:
+            return self._saved_model()
+        if self.config.model.init_from is not None:  # its architecture, fresh weights
+            saved = self._saved_model()
+            model = type(saved).from_config(saved.get_config())
+            model.build((None, *INPUT_SHAPE))
+        else:
+            model = build_from_config(self.config.model, self.num_classes)
         if splits is not None and hasattr(model, "adapt"):
             images = data_lib.normalize_images(
                 splits.x_train[:ADAPT_IMAGES], self.config.data.normalization
@@ -84,9 +99,47 @@ class ImageClassificationTask:
             model.adapt(np.asarray(images))
         return model
 
+    def check_saved_models(self) -> None:
+        """Load model.init_from and the teacher once to check them against the config, so that
+        a mismatch stops a new run before its folder exists."""
+        if self.config.model.init_from is not None:
+            self._saved_model()
+        self._load_teacher()
+
+    def _saved_model(self) -> keras.Model:
+        """model.init_from's model, checked against the config's name and class count."""
+        key = "model.init_from"
+        model = load_classifier(self.config.model.init_from, key, self.num_classes)
+        if model.name != self.config.model.name:
+            raise ConfigError(
+                f"{key}: {self.config.model.init_from} holds a {model.name!r} model, but "
+                f"model.name is {self.config.model.name!r}; set model.name to {model.name!r}"
+            )
+        return model
+
+    def _load_teacher(self) -> keras.Model | None:
+        """train.distill.teacher's model, checked against the class count and, where it lies
+        in a run folder, that run's data.normalization (a bare .keras file is assumed to share
+        ours): fed images normalised otherwise than in its training, its targets are wrong."""
+        key, path = "train.distill.teacher", self.config.train.distill.teacher
+        if path is None:
+            return None
+        file = resolve_saved_model(path, key)
+        run = run_of_checkpoint(file)
+        if run is not None:
+            theirs, ours = read_config(run).data.normalization, self.config.data.normalization
+            if theirs != ours:
+                raise ConfigError(
+                    f"{key}: {file} was trained with data.normalization {theirs!r}, but this run "
+                    f"uses {ours!r}; set data.normalization to {theirs!r} or use another teacher"
+                )
+        return load_classifier(str(file), key, self.num_classes)
+
     def compile_model(self, model: keras.Model, steps_per_epoch: int) -> None:
         """Optimizer with its lr schedule, the loss (with weight decay as an L2 term where the
-        optimizer couples it) and the metrics that history.csv records."""
+        optimizer couples it) and the metrics that history.csv records; with
+        train.distill.teacher, the teacher is loaded (in the caller's strategy scope, where
+        `model` was made) and attached to the loss (resnet_tf/training/distillation.py)."""
         train = self.config.train
         schedule = make_schedule(train, steps_per_epoch)
         if train.optimizer.name in ("sgd", "adam"):
@@ -108,6 +161,9 @@ class ImageClassificationTask:
             jit_compile=self.config.runtime.jit_compile,
             steps_per_execution=train.steps_per_execution,
         )
+        self.teacher = self._load_teacher()
+        if self.teacher is not None:
+            attach_teacher(model, self.teacher, train.distill.temperature, train.distill.alpha)
 
 
 def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:

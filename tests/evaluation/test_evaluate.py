@@ -28,7 +28,7 @@ from resnet_tf.data import (
 )
 from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, assert_one_error_line
 from tests.helpers.tiny_runs import child_env
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -217,14 +217,6 @@ def test_tta_of_mirror_symmetric_images_changes_nothing(run_dir, tiny_cifar_arch
 def run_main(args: list[str], capsys) -> tuple[int, str]:
     code = evaluate_cli.main(args)
     return code, capsys.readouterr().err
-
-
-def assert_one_error_line(code: int, stderr: str, *must_name: str) -> None:
-    lines = stderr.strip().splitlines()
-    assert code == 1
-    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
-    for text in must_name:
-        assert text in lines[0], (text, lines[0])
 
 
 @pytest.fixture(scope="module")

@@ -56,3 +56,17 @@ def child_env(extra: dict | None = None) -> dict:
     """The environment for a Python child process that imports this repository."""
     quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO_ROOT)}
     return {**os.environ, **quiet, **(extra or {})}
+
+
+def save_bottleneck_teacher(path, widths=(8, 16)):
+    """An untrained ResNet of Bottleneck blocks, one per stage (the smallest of its kind), saved
+    as a distillation teacher at `path`."""
+    import keras  # late: it imports TensorFlow
+
+    from resnet_tf.models import ResNet
+
+    keras.utils.set_random_seed(1)
+    teacher = ResNet("bottleneck", (1, 1), widths, name="bottleneck_teacher")
+    teacher.build((None, 32, 32, 3))
+    teacher.save(path)
+    return path
