@@ -26,7 +26,7 @@ def resolve_saved_model(path: str, key: str) -> Path:
         raise ConfigError(f"{key}: {error}") from None
 
 
-def load_classifier(path: str, key: str, num_classes: int) -> keras.Model:
+def load_saved_classifier(path: str, key: str, num_classes: int) -> keras.Model:
     """The saved model at `path`, checked to map 32x32 RGB images to `num_classes` logits."""
     file = resolve_saved_model(path, key)
     try:

@@ -21,7 +21,7 @@ from resnet_tf.runs.run_dir import run_of_checkpoint
 from resnet_tf.training.distillation import attach_teacher
 from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.training.optimizers import SGD, is_bn_bias
-from resnet_tf.training.saved_models import load_classifier, resolve_saved_model
+from resnet_tf.training.saved_models import load_saved_classifier, resolve_saved_model
 from resnet_tf.training.schedules import LearningRate, make_schedule
 
 # Images FastNet's patch-whitening stem is fitted on (the first of the training split).
@@ -109,7 +109,7 @@ class ImageClassificationTask:
     def _saved_model(self) -> keras.Model:
         """model.init_from's model, checked against the config's name and class count."""
         key = "model.init_from"
-        model = load_classifier(self.config.model.init_from, key, self.num_classes)
+        model = load_saved_classifier(self.config.model.init_from, key, self.num_classes)
         if model.name != self.config.model.name:
             raise ConfigError(
                 f"{key}: {self.config.model.init_from} holds a {model.name!r} model, but "
@@ -133,7 +133,7 @@ class ImageClassificationTask:
                     f"{key}: {file} was trained with data.normalization {theirs!r}, but this run "
                     f"uses {ours!r}; set data.normalization to {theirs!r} or use another teacher"
                 )
-        return load_classifier(str(file), key, self.num_classes)
+        return load_saved_classifier(str(file), key, self.num_classes)
 
     def compile_model(self, model: keras.Model, steps_per_epoch: int) -> None:
         """Optimizer with its lr schedule, the loss (with weight decay as an L2 term where the
