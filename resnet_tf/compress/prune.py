@@ -34,12 +34,17 @@ class GroupCut:
     kept: tuple[int, ...]
 
 
-def filter_scores(group: ChannelGroup, criterion: str = "l1") -> np.ndarray:
-    """One score per output channel of the group's producer; the lowest are removed first."""
+def check_criterion(criterion: str) -> None:
+    """Refuse a ranking we do not have, before any model is loaded."""
     if criterion not in CRITERIA:
         raise CompressError(
             f"--criterion: expected one of {', '.join(CRITERIA)}, found {criterion!r}"
         )
+
+
+def filter_scores(group: ChannelGroup, criterion: str = "l1") -> np.ndarray:
+    """One score per output channel of the group's producer; the lowest are removed first."""
+    check_criterion(criterion)
     kernel = ops.convert_to_numpy(group.producer.kernel).astype(np.float64)
     return np.abs(kernel).sum(axis=(0, 1, 2))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import keras
 
-from resnet_tf.compress.prune import CRITERIA, GroupCut, prune_model
+from resnet_tf.compress.prune import GroupCut, check_criterion, prune_model
 from resnet_tf.errors import CompressError
 from resnet_tf.evaluation import sources
 from resnet_tf.models.summary import count_macs
@@ -87,10 +87,7 @@ def prune_checkpoint(
     overwrite: bool = False,
 ) -> PruneResult:
     """Prune a checkpoint (a .keras file or a run folder's best.keras) and save the result."""
-    if criterion not in CRITERIA:
-        raise CompressError(
-            f"--criterion: expected one of {', '.join(CRITERIA)}, found {criterion!r}"
-        )
+    check_criterion(criterion)
     found = sources.resolve_checkpoint(checkpoint)
     target = _output_path(found, amounts, criterion, output, overwrite)
     model = sources.load_checkpoint(found.path)

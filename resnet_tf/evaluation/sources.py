@@ -21,7 +21,7 @@ from resnet_tf.data.cifar10 import DATA_DIR_ENV
 from resnet_tf.errors import EvaluationError, ModelFileError
 from resnet_tf.models.saved import check_classifier, load_model_file
 from resnet_tf.runs.records import read_config
-from resnet_tf.runs.run_dir import RunPaths, eval_dir_of, open_run_dir, run_of_checkpoint
+from resnet_tf.runs.run_dir import RunPaths, eval_dir_of, run_of_checkpoint, saved_model_of
 
 CIFAR_SPLITS = ("test", "train")
 
@@ -52,18 +52,11 @@ class LabelledImages(NamedTuple):
 
 def resolve_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """The checkpoint file and its run; a run folder means its best checkpoint."""
-    given = Path(path).expanduser()
-    if given.is_dir():
-        run = open_run_dir(given)
-        if not run.best.is_file():
-            raise EvaluationError(
-                f"{run.best}: run folder has no best checkpoint (no epoch finished yet?)"
-            )
-        return Checkpoint(run.best, run, read_config(run))
-    if not given.exists():
-        raise EvaluationError(f"{given}: checkpoint not found")
-    run = run_of_checkpoint(given)
-    return Checkpoint(given, run, read_config(run) if run is not None else None)
+    file = saved_model_of(path)
+    if not file.exists():
+        raise EvaluationError(f"{file}: checkpoint not found")
+    run = run_of_checkpoint(file)
+    return Checkpoint(file, run, read_config(run) if run is not None else None)
 
 
 def load_checkpoint(path: Path) -> keras.Model:

@@ -1,6 +1,7 @@
 """End-to-end tests of train.py on small data in the real CIFAR-10 archive format."""
 
 import csv
+import hashlib
 import json
 import math
 import signal
@@ -17,11 +18,17 @@ import train as train_cli
 from resnet_tf import evaluation, experiment, training
 from resnet_tf.config import load_config
 from resnet_tf.errors import TrainingError
+from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
 from resnet_tf.training import losses, schedules
 from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from tests.helpers import REPO_ROOT
-from tests.helpers.tiny_runs import QUICK_MODEL, child_env
+from tests.helpers.tiny_runs import (
+    QUICK_MODEL,
+    child_env,
+    save_bottleneck_teacher,
+    tiny_fast_config,
+)
 from tests.helpers.tiny_runs import TINY_RUN as TINY
 from tests.helpers.tiny_runs import tiny_run_args as tiny_args
 
@@ -158,35 +165,70 @@ def test_an_existing_run_folder_is_never_overwritten(finished_run, tiny_cifar_ar
     assert (finished_run / "history.csv").read_text() == before
 
 
-def test_resume_after_ctrl_c_equals_an_uninterrupted_run(
-    finished_run, tiny_cifar_archive, tmp_path, capsys
+def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
+    tiny_cifar_archive, tmp_path, capsys
 ):
-    """The interrupted run has finished_run's config; resumed, it must end bit-identical."""
+    """Ctrl-C after epoch 1, then --resume, must end bit-identical to the unbroken run, with
+    every training option that keeps state on. Lookahead keeps none across epochs, but every=3
+    does not divide the 5 steps of an epoch, so this also needs its epoch-end update.
+    Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
+    hold the student alone, and resume refuses a changed one. (Resume of a BasicBlock ResNet:
+    tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             if epoch == 0:
                 raise KeyboardInterrupt
 
-    config = tiny_config(tiny_cifar_archive, tmp_path, "broken", epochs=2)
-    metrics = experiment.start(config, None, argv=[], verbose=0, callbacks=[CtrlCAfterFirstEpoch()])
-    assert metrics["status"] == "interrupted" and metrics["epochs_completed"] == 1
-    assert "python train.py --resume" in capsys.readouterr().out
+    teacher = save_bottleneck_teacher(tmp_path / "teacher.keras")
 
+    def run(name, callbacks):
+        extras = [
+            "model.identity_init=true",
+            "data.augment.flip_mode=alternate",
+            "train.batch_size=32",
+            "train.optimizer.bn_bias_lr_multiplier=64",
+            "train.lookahead_every=3",
+            "train.test_tta=none",
+            "runtime.deterministic=true",
+            f"train.distill.teacher={teacher}",
+        ]
+        config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
+        return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
+
+    assert run("whole", [])["status"] == "completed"
+    capsys.readouterr()
+    interrupted = run("broken", [CtrlCAfterFirstEpoch()])
+    assert interrupted["status"] == "interrupted" and interrupted["epochs_completed"] == 1
+    out = capsys.readouterr().out
+    assert "python train.py --resume" in out
+    assert "distilling from " + str(teacher.resolve()) + ": bottleneck_teacher" in out
     assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
-    whole, broken = (
-        read_history(finished_run / "history.csv"),
-        read_history(tmp_path / "broken" / "history.csv"),
-    )
-    assert [r["epoch"] for r in broken] == [1, 2]
-    for a, b in zip(whole, broken):
+
+    unbroken, resumed = (tmp_path / name for name in ("whole", "broken"))
+    history = [read_history(run / "history.csv") for run in (unbroken, resumed)]
+    assert [r["epoch"] for r in history[1]] == [1, 2]
+    for a, b in zip(*history, strict=True):
         assert (a["loss"], a["val_accuracy"], a["lr"]) == (b["loss"], b["val_accuracy"], b["lr"])
-    for a, b in zip(
-        weights_of(finished_run / "checkpoints" / "last.keras"),
-        weights_of(tmp_path / "broken" / "checkpoints" / "last.keras"),
-    ):
+    whole, broken = (
+        keras.models.load_model(run / "checkpoints" / "last.keras") for run in (unbroken, resumed)
+    )
+    assert whole.groups[0].identity_init and whole.optimizer.bn_bias_lr_multiplier == 64.0
+    for a, b in zip(whole.get_weights(), broken.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert json.loads((tmp_path / "broken" / "metrics.json").read_text())["status"] == "completed"
+    assert json.loads((resumed / "metrics.json").read_text())["status"] == "completed"
+
+    # The teacher: pinned in config.yaml, and nowhere in the student's checkpoints.
+    recorded = load_config(unbroken / "config.yaml").train.distill
+    assert recorded.teacher == str(teacher.resolve())
+    assert recorded.teacher_sha256 == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    fresh = build_model("fastnet_relu", width_multiplier=0.25)
+    assert [w.path for w in whole.weights] == [w.path for w in fresh.weights]
+    capsys.readouterr()
+    save_bottleneck_teacher(teacher, widths=(4, 8))  # another model in the teacher's file
+    assert train_cli.main(["--resume", str(resumed)]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "changed since the run started" in error[0], error
 
 
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
