@@ -252,6 +252,13 @@ def check_whole(config: Config) -> None:
             f"train.steps_per_execution 1, found {config.train.steps_per_execution}"
         )
     check_distill(config.train.distill)
+    augment = config.data.augment
+    if augment.randaugment.num_ops > 0 and augment.autoaugment != "none":
+        raise ConfigError(
+            f"data.augment.autoaugment: one image policy at a time, found {augment.autoaugment!r} "
+            f"with data.augment.randaugment.num_ops {augment.randaugment.num_ops}; set "
+            "autoaugment to 'none' or num_ops to 0"
+        )
     schedule = config.train.schedule
     if schedule.warmup_epochs >= config.train.epochs and schedule.warmup_epochs > 0:
         raise ConfigError(

@@ -18,6 +18,7 @@ from resnet_tf.models import build_from_config
 from resnet_tf.models.saved import INPUT_SHAPE
 from resnet_tf.runs.records import read_config
 from resnet_tf.runs.run_dir import run_of_checkpoint
+from resnet_tf.training import metrics
 from resnet_tf.training.distillation import attach_teacher
 from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.training.optimizers import SGD, is_bn_bias
@@ -64,6 +65,18 @@ class ImageClassificationTask:
             crop_padding=augment.crop_padding,
             crop_mode=augment.crop_mode,
             cutout=augment.cutout,
+            randaugment_ops=augment.randaugment.num_ops,
+            randaugment_magnitude=augment.randaugment.magnitude,
+            autoaugment=augment.autoaugment,
+            color_jitter_ranges=(
+                augment.color_jitter.brightness,
+                augment.color_jitter.contrast,
+                augment.color_jitter.saturation,
+                augment.color_jitter.hue,
+            ),
+            mixup=augment.mixup,
+            cutmix=augment.cutmix,
+            num_classes=self.num_classes,
         )
 
     def eval_dataset(self, x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
@@ -155,8 +168,8 @@ class ImageClassificationTask:
             # the L2 penalty and label smoothing, which would make runs with other settings
             # incomparable.
             metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
+                metrics.Accuracy(name="accuracy"),
+                metrics.CrossEntropy(name="cross_entropy"),
             ],
             jit_compile=self.config.runtime.jit_compile,
             steps_per_execution=train.steps_per_execution,

@@ -20,7 +20,7 @@ from resnet_tf.config import load_config
 from resnet_tf.errors import TrainingError
 from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
-from resnet_tf.training import losses, schedules
+from resnet_tf.training import losses, metrics, schedules
 from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import (
@@ -172,7 +172,8 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     every training option that keeps state on. Lookahead keeps none across epochs, but every=3
     does not divide the 5 steps of an epoch, so this also needs its epoch-end update.
     Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
-    hold the student alone, and resume refuses a changed one. (Resume of a BasicBlock ResNet:
+    hold the student alone, and resume refuses a changed one. RandAugment, colour jitter,
+    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation. (Resume of a BasicBlock ResNet:
     tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
@@ -192,6 +193,10 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
             "train.test_tta=none",
             "runtime.deterministic=true",
             f"train.distill.teacher={teacher}",
+            "data.augment.randaugment.num_ops=2",
+            "data.augment.color_jitter.saturation=0.3",
+            "data.augment.mixup=0.2",
+            "data.augment.cutmix=1.0",
         ]
         config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
         return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
@@ -484,3 +489,26 @@ def test_label_smoothing_loss():
     assert float(loss(np.array([0]), logits)) == pytest.approx(expected, rel=1e-5)
     plain = losses.SparseCrossEntropy(num_classes=4)
     assert float(plain(np.array([0]), logits)) == pytest.approx(-np.log(0.7), rel=1e-5)
+
+
+def test_mixed_labels_give_the_mix_of_both_labels_losses_and_metrics():
+    """MixUp/CutMix labels (lam of one class, 1 - lam of another): the loss is lam * loss(a)
+    + (1 - lam) * loss(b), label smoothing included; accuracy counts the larger share, and the
+    same compiled metrics still take the integer labels of validation."""
+    logits = np.log(np.array([[0.6, 0.2, 0.1, 0.1], [0.1, 0.2, 0.3, 0.4]], np.float32))
+    a, b, lam = np.array([0, 3]), np.array([2, 1]), 0.7
+    mixed = lam * np.eye(4)[a] + (1 - lam) * np.eye(4)[b]
+    for smoothing in (0.0, 0.2):
+        loss = losses.SparseCrossEntropy(num_classes=4, label_smoothing=smoothing)
+        expected = lam * float(loss(a, logits)) + (1 - lam) * float(loss(b, logits))
+        assert float(loss(mixed.astype("f4"), logits)) == pytest.approx(expected, rel=1e-5)
+
+    accuracy, cross_entropy = metrics.Accuracy(), metrics.CrossEntropy()
+    accuracy.update_state(mixed.astype("f4"), logits)  # larger shares: classes 0 and 3
+    assert float(accuracy.result()) == 1.0
+    accuracy.reset_state()
+    accuracy.update_state(b, logits)
+    assert float(accuracy.result()) == 0.0
+    cross_entropy.update_state(mixed.astype("f4"), logits)
+    expected = -(mixed * logits).sum(axis=1).mean()
+    assert float(cross_entropy.result()) == pytest.approx(expected, rel=1e-5)
