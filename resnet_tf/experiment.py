@@ -160,11 +160,12 @@ def _run(
     steps_per_epoch = task.steps_per_epoch(splits)
     with dist.scope():
         model = task.build_model(splits)
-        task.compile_model(model, steps_per_epoch)
+        task.compile_model(model, task.updates_per_epoch(splits))
     _say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
+        + _accumulation_note(config.train)
     )
     if task.teacher is not None:
         distill = config.train.distill
@@ -260,6 +261,15 @@ def _report(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> None:
     if metrics.status == "interrupted":
         lines.append(f"  continue with: python train.py --resume {paths.root}")
     _say("\n".join(lines))
+
+
+def _accumulation_note(train) -> str:
+    if train.accumulation_steps == 1:
+        return ""
+    return (
+        f", a weight update every {train.accumulation_steps} (effective batch "
+        f"{train.accumulation_steps * train.batch_size:,})"
+    )
 
 
 def _say(text: str) -> None:

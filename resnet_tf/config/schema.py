@@ -199,6 +199,11 @@ class DistillConfig:
 class TrainConfig:
     epochs: int = field(default=200, metadata=value_range(1, 100000))
     batch_size: int = field(default=128, metadata=value_range(1, 65536))
+    # Average the gradients of this many batches before each weight update (Keras' optimizer
+    # option gradient_accumulation_steps): an effective batch of accumulation_steps x
+    # batch_size at the memory of one batch. Batch norm still normalizes each batch on its own.
+    # The lr schedule, Lookahead and resume count weight updates.
+    accumulation_steps: int = field(default=1, metadata=value_range(1, 1024))
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     label_smoothing: float = field(default=0.0, metadata=value_range(0.0, 1.0))

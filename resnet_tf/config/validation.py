@@ -287,6 +287,13 @@ def check_whole(config: Config) -> None:
             f"train.batch_size: expected at most the {n_train - config.data.val_size} training "
             f"images left after the validation split, found {config.train.batch_size}"
         )
+    effective = config.train.batch_size * config.train.accumulation_steps
+    if n_train - config.data.val_size < effective:
+        raise ConfigError(
+            f"train.accumulation_steps: one weight update needs {effective} training images "
+            f"(batch_size x accumulation_steps), but {n_train - config.data.val_size} are left "
+            f"after the validation split, found {config.train.accumulation_steps}"
+        )
 
 
 def config_from_dict(data: dict, source: str = "config") -> Config:

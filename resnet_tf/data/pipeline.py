@@ -97,6 +97,7 @@ def make_train_dataset(
     mixup: float = 0.0,
     cutmix: float = 0.0,
     num_classes: int = 10,
+    accumulation_steps: int = 1,
 ) -> tf.data.Dataset:
     """Infinite dataset of augmented (images float32 NHWC, labels int32) training batches;
     with mixup or cutmix, the labels are mixed one-hot vectors (float32, num_classes wide).
@@ -108,11 +109,14 @@ def make_train_dataset(
     normalization follows, and cutout comes last (its zeros are the mean colour). flip_mode
     "alternate" flips a random half of the images in even epochs and the other half in odd ones.
     randaugment_ops > 0 turns RandAugment on; color_jitter_ranges are (brightness, contrast,
-    saturation, hue), see augment.color_jitter.
+    saturation, hue), see augment.color_jitter. With accumulation_steps N, an epoch holds a
+    whole number of groups of N batches (one weight update each); the rest is dropped.
     """
     x, labels = _check_images_and_labels(x, y)
     n_images = x.shape[0]
-    steps = steps_per_epoch(n_images, batch_size)
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be >= 1, found {accumulation_steps}")
+    steps = steps_per_epoch(n_images, batch_size * accumulation_steps) * accumulation_steps
     mean_and_std(normalization)  # fail now, not inside the pipeline
     if crop_mode not in CROP_MODES:
         raise ValueError(f"crop_mode must be one of {CROP_MODES}, found {crop_mode!r}")

@@ -40,7 +40,7 @@ class TrainResult:
     diverged_at: int | None = None
 
 
-def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> tuple[int, list]:
+def resume_state(model: keras.Model, paths: RunPaths, updates_per_epoch: int) -> tuple[int, list]:
     """Load last.keras into the compiled `model`; return (completed epochs, history rows).
 
     The epoch comes from the optimizer's own step counter inside the checkpoint, not from any
@@ -57,13 +57,13 @@ def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> t
             f"{paths.last}: cannot load checkpoint to resume: "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
-    iterations = int(ops.convert_to_numpy(model.optimizer.iterations))
-    if iterations % steps_per_epoch:
+    updates = int(ops.convert_to_numpy(model.optimizer.iterations))  # weight updates
+    if updates % updates_per_epoch:
         raise TrainingError(
-            f"{paths.last}: optimizer step {iterations} is not a whole number of "
-            f"epochs of {steps_per_epoch} steps; was the config changed?"
+            f"{paths.last}: optimizer step {updates} is not a whole number of "
+            f"epochs of {updates_per_epoch} steps; was the config changed?"
         )
-    epoch = iterations // steps_per_epoch
+    epoch = updates // updates_per_epoch
     rows = [r for r in read_history(paths.history) if r["epoch"] <= epoch]
     if [r["epoch"] for r in rows] != list(range(1, epoch + 1)):
         raise TrainingError(
@@ -99,9 +99,10 @@ def fit(
     """
     config = task.config
     dist = dist or Distribution(strategy=None)
-    steps_per_epoch = task.steps_per_epoch(splits)
+    steps_per_epoch = task.steps_per_epoch(splits)  # batches
+    updates_per_epoch = task.updates_per_epoch(splits)
     with dist.scope():
-        start_epoch, rows = resume_state(model, paths, steps_per_epoch)
+        start_epoch, rows = resume_state(model, paths, updates_per_epoch)
     has_validation = len(splits.x_val) > 0
     nan_stop = StopOnNonFiniteLoss(completed_epochs=start_epoch)
     all_callbacks = [
@@ -125,8 +126,8 @@ def fit(
     if config.train.lookahead_every:  # first, so that every other callback sees its weights
         lookahead = Lookahead(
             config.train.lookahead_every,
-            total_steps=steps_per_epoch * config.train.epochs,
-            steps_per_epoch=steps_per_epoch,
+            total_steps=updates_per_epoch * config.train.epochs,
+            steps_per_epoch=updates_per_epoch,
             max_decay=config.train.lookahead_max_decay,
         )
         all_callbacks.insert(0, lookahead)

@@ -48,7 +48,15 @@ class ImageClassificationTask:
         )
 
     def steps_per_epoch(self, splits: Splits) -> int:
-        return data_lib.steps_per_epoch(len(splits.x_train), self.config.train.batch_size)
+        """Batches per epoch: a whole number of weight updates' worth."""
+        return self.updates_per_epoch(splits) * self.config.train.accumulation_steps
+
+    def updates_per_epoch(self, splits: Splits) -> int:
+        """Weight updates per epoch (the optimizer's `iterations` count these)."""
+        train = self.config.train
+        return data_lib.steps_per_epoch(
+            len(splits.x_train), train.batch_size * train.accumulation_steps
+        )
 
     def train_dataset(self, splits: Splits, start_epoch: int) -> tf.data.Dataset:
         """Endless augmented batches; those of epoch e depend only on (seed, e)."""
@@ -59,6 +67,7 @@ class ImageClassificationTask:
             batch_size=self.config.train.batch_size,
             seed=self.config.runtime.seed,
             start_epoch=start_epoch,
+            accumulation_steps=self.config.train.accumulation_steps,
             normalization=self.config.data.normalization,
             flip=augment.flip,
             flip_mode=augment.flip_mode,
@@ -148,13 +157,13 @@ class ImageClassificationTask:
                 )
         return load_saved_classifier(str(file), key, self.num_classes)
 
-    def compile_model(self, model: keras.Model, steps_per_epoch: int) -> None:
-        """Optimizer with its lr schedule, the loss (with weight decay as an L2 term where the
-        optimizer couples it) and the metrics that history.csv records; with
-        train.distill.teacher, the teacher is loaded (in the caller's strategy scope, where
+    def compile_model(self, model: keras.Model, updates_per_epoch: int) -> None:
+        """Optimizer with its lr schedule (over weight updates), the loss (with weight decay as
+        an L2 term where the optimizer couples it) and the metrics that history.csv records;
+        with train.distill.teacher, the teacher is loaded (in the caller's strategy scope, where
         `model` was made) and attached to the loss (resnet_tf/training/distillation.py)."""
         train = self.config.train
-        schedule = make_schedule(train, steps_per_epoch)
+        schedule = make_schedule(train, updates_per_epoch)
         if train.optimizer.name in ("sgd", "adam"):
             add_l2_penalty(
                 model, train.optimizer.weight_decay, train.optimizer.bn_bias_lr_multiplier
@@ -181,19 +190,27 @@ class ImageClassificationTask:
 
 def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:
     o = train.optimizer
+    # Keras takes None (not 1) for no accumulation.
+    accumulation = train.accumulation_steps if train.accumulation_steps > 1 else None
     if o.name == "sgd":
         return SGD(
             learning_rate=schedule,
+            gradient_accumulation_steps=accumulation,
             momentum=o.momentum,
             nesterov=o.nesterov,
             bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
         )
     if o.name == "adam":
         return keras.optimizers.Adam(
-            learning_rate=schedule, beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon
+            learning_rate=schedule,
+            beta_1=o.beta_1,
+            beta_2=o.beta_2,
+            epsilon=o.epsilon,
+            gradient_accumulation_steps=accumulation,
         )
     return keras.optimizers.AdamW(
         learning_rate=schedule,
+        gradient_accumulation_steps=accumulation,
         weight_decay=o.weight_decay,
         beta_1=o.beta_1,
         beta_2=o.beta_2,

@@ -170,11 +170,12 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
 ):
     """Ctrl-C after epoch 1, then --resume, must end bit-identical to the unbroken run, with
     every training option that keeps state on. Lookahead keeps none across epochs, but every=3
-    does not divide the 5 steps of an epoch, so this also needs its epoch-end update.
+    does not divide the 2 weight updates of an epoch (4 batches, accumulated 2 by 2), so this
+    also needs its epoch-end update.
     Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
     hold the student alone, and resume refuses a changed one. RandAugment, colour jitter,
-    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation. (Resume of a BasicBlock ResNet:
-    tests/runs/test_saved_runs_compat.py.)"""
+    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation.
+    (Resume of a BasicBlock ResNet: tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -197,6 +198,7 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
             "data.augment.color_jitter.saturation=0.3",
             "data.augment.mixup=0.2",
             "data.augment.cutmix=1.0",
+            "train.accumulation_steps=2",
         ]
         config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
         return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
