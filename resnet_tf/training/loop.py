@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from resnet_tf.data import Splits
@@ -25,6 +26,7 @@ from resnet_tf.training.callbacks import (
     HistoryWriter,
     LivePlot,
     Lookahead,
+    RunForecast,
     StopOnNonFiniteLoss,
 )
 from resnet_tf.training.distribute import Distribution, shard_by_data
@@ -120,6 +122,14 @@ def fit(
         all_callbacks.append(
             keras.callbacks.TensorBoard(
                 log_dir=str(paths.tensorboard), write_graph=False, update_freq="epoch"
+            )
+        )
+        all_callbacks.append(
+            RunForecast(
+                epochs_left=config.train.epochs - start_epoch,
+                batches_per_epoch=steps_per_epoch,
+                batch_size=config.train.batch_size,
+                on_gpu=bool(tf.config.list_physical_devices("GPU")),
             )
         )
     all_callbacks += callbacks or []
