@@ -1,7 +1,8 @@
 """One training run from start to finish: config -> data -> model -> training -> run folder ->
 test score.
 
-This is what `train.py` calls: `start` for a new run, `resume` to continue one. Each sets up the
+This is what `train.py` calls: `start` for a new run, `resume` to continue one, `run_seeds` for
+one config over several seeds (sibling runs and a summary). Each sets up the
 process once, loads the data, and hands the run to `_run`, which trains, writes metrics.json and
 scores best.keras on the test set through the evaluation stage. It prints what a user needs to
 follow the run and returns the metrics it wrote, so tests and notebooks can call it the same way.
@@ -24,11 +25,19 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import ConfigError, TrainingError
 from resnet_tf.models.summary import describe_model
-from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
+from resnet_tf.runs import summarize
+from resnet_tf.runs.records import (
+    RunMetrics,
+    read_config,
+    read_metrics,
+    write_config,
+    write_metrics,
+)
 from resnet_tf.runs.run_dir import (
     RunPaths,
+    SeedRuns,
     copy_resume_files,
     create_run_dir,
     default_run_name,
@@ -112,6 +121,49 @@ def resume(
     remove_temp_files(paths)
     _say(f"resuming run folder: {paths.root}")
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
+
+
+def run_seeds(
+    config_path: str,
+    overrides: list[str],
+    seeds: list[int],
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+    name: str | None = None,
+    argv: list[str] | None = None,
+) -> SeedRuns:
+    """The config once per seed, one after another, into sibling run folders NAME-s<seed>, then
+    their summary (NAME-seeds/). Running the same command again keeps the finished seeds,
+    resumes an interrupted one and starts the missing ones, then rewrites the summary."""
+    if any(o.split("=", 1)[0].strip() == "runtime.seed" for o in overrides):
+        raise ConfigError("--seeds sets runtime.seed for each run; drop --set runtime.seed=...")
+    first = resolve_config(config_path, overrides, data_dir, output_dir, name)
+    runs = SeedRuns(
+        Path(first.output.root), name or default_run_name(config_path, first.model.name)
+    )
+    for seed in seeds:
+        paths = runs.run(seed)
+        status = read_metrics(paths).status if paths.metrics.is_file() else None
+        if status in ("completed", "diverged"):  # resuming would not change either
+            _say(f"seed {seed}: {paths.root} has {status}; kept")
+            continue
+        keras.backend.clear_session()  # each seed starts from a process as fresh as can be
+        if paths.root.exists():
+            resume(str(paths.root), data_dir=data_dir)
+        else:
+            config = resolve_config(
+                config_path,
+                [*overrides, f"runtime.seed={seed}"],
+                data_dir,
+                output_dir,
+                paths.root.name,
+            )
+            start(config, config_path, argv=argv)
+    finished = [summarize.load_run(runs.run(seed).root) for seed in seeds]
+    summarize.write_summary(finished, runs.summary, runs.curves, f"{runs.name}: seeds {seeds}")
+    _say(f"{len(seeds)} seeds: {runs.summary} and {runs.curves}")
+    _say(summarize.markdown_table(finished))
+    return runs
 
 
 def _set_up_and_load(config: Config) -> tuple[Distribution, Arrays]:
