@@ -1,11 +1,9 @@
 """One training run from start to finish: config -> data -> model -> training -> run folder ->
 test score.
 
-This is what `train.py` calls: `start` for a new run, `resume` to continue one, `run_seeds` for
-one config over several seeds (sibling runs and a summary). Each sets up the
-process once, loads the data, and hands the run to `_run`, which trains, writes metrics.json and
-scores best.keras on the test set through the evaluation stage. It prints what a user needs to
-follow the run and returns the metrics it wrote, so tests and notebooks can call it the same way.
+`start` makes a new run, `resume` continues one. Each sets up the process once, loads the data,
+and hands the run to `_run`, which trains, writes metrics.json and scores best.keras on the test
+set through the evaluation stage.
 """
 
 from __future__ import annotations
@@ -25,19 +23,11 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import ConfigError, TrainingError
+from resnet_tf.errors import TrainingError
 from resnet_tf.models.summary import describe_model
-from resnet_tf.runs import summarize
-from resnet_tf.runs.records import (
-    RunMetrics,
-    read_config,
-    read_metrics,
-    write_config,
-    write_metrics,
-)
+from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
 from resnet_tf.runs.run_dir import (
     RunPaths,
-    SeedRuns,
     copy_resume_files,
     create_run_dir,
     default_run_name,
@@ -97,7 +87,7 @@ def start(
     )
     command = shlex.join(["python", *(argv if argv is not None else sys.argv)])
     write_config(paths, config, command)
-    _say(f"run folder: {paths.root}")
+    say(f"run folder: {paths.root}")
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
 
 
@@ -119,51 +109,8 @@ def resume(
     if not dist.is_chief:
         return _run_as_worker(config, paths, arrays, dist, callbacks, verbose, started)
     remove_temp_files(paths)
-    _say(f"resuming run folder: {paths.root}")
+    say(f"resuming run folder: {paths.root}")
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
-
-
-def run_seeds(
-    config_path: str,
-    overrides: list[str],
-    seeds: list[int],
-    data_dir: str | None = None,
-    output_dir: str | None = None,
-    name: str | None = None,
-    argv: list[str] | None = None,
-) -> SeedRuns:
-    """The config once per seed, one after another, into sibling run folders NAME-s<seed>, then
-    their summary (NAME-seeds/). Running the same command again keeps the finished seeds,
-    resumes an interrupted one and starts the missing ones, then rewrites the summary."""
-    if any(o.split("=", 1)[0].strip() == "runtime.seed" for o in overrides):
-        raise ConfigError("--seeds sets runtime.seed for each run; drop --set runtime.seed=...")
-    first = resolve_config(config_path, overrides, data_dir, output_dir, name)
-    runs = SeedRuns(
-        Path(first.output.root), name or default_run_name(config_path, first.model.name)
-    )
-    for seed in seeds:
-        paths = runs.run(seed)
-        status = read_metrics(paths).status if paths.metrics.is_file() else None
-        if status in ("completed", "diverged"):  # resuming would not change either
-            _say(f"seed {seed}: {paths.root} has {status}; kept")
-            continue
-        keras.backend.clear_session()  # each seed starts from a process as fresh as can be
-        if paths.root.exists():
-            resume(str(paths.root), data_dir=data_dir)
-        else:
-            config = resolve_config(
-                config_path,
-                [*overrides, f"runtime.seed={seed}"],
-                data_dir,
-                output_dir,
-                paths.root.name,
-            )
-            start(config, config_path, argv=argv)
-    finished = [summarize.load_run(runs.run(seed).root) for seed in seeds]
-    summarize.write_summary(finished, runs.summary, runs.curves, f"{runs.name}: seeds {seeds}")
-    _say(f"{len(seeds)} seeds: {runs.summary} and {runs.curves}")
-    _say(summarize.markdown_table(finished))
-    return runs
 
 
 def _set_up_and_load(config: Config) -> tuple[Distribution, Arrays]:
@@ -186,7 +133,7 @@ def _run_as_worker(
     To resume, it starts from a copy of the run folder's resume files, so the run folder must
     be visible to every worker (a shared file system).
     """
-    _say(f"worker {dist.worker_index} of {dist.workers}: the chief writes the run folder")
+    say(f"worker {dist.worker_index} of {dist.workers}: the chief writes the run folder")
     tmp = Path(tempfile.mkdtemp(prefix=f"resnet_tf_worker{dist.worker_index}_"))
     try:
         paths = create_run_dir(tmp, "run", explicit_name=True)
@@ -213,7 +160,7 @@ def _run(
     with dist.scope():
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
-    _say(
+    say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
@@ -221,18 +168,18 @@ def _run(
     )
     if task.teacher is not None:
         distill = config.train.distill
-        _say(
+        say(
             f"distilling from {distill.teacher}: {task.teacher.name}, "
             f"{task.teacher.count_params():,} parameters (temperature {distill.temperature:g}, "
             f"alpha {distill.alpha:g})"
         )
     if dist.strategy is not None:
-        _say(f"distribution: {dist.describe(config.train.batch_size)}")
+        say(f"distribution: {dist.describe(config.train.batch_size)}")
     result = training.fit(
         task, model, splits, paths, callbacks=callbacks, verbose=verbose, dist=dist
     )
     if result.start_epoch:
-        _say(f"resumed after epoch {result.start_epoch}")
+        say(f"resumed after epoch {result.start_epoch}")
 
     metrics = _metrics_of(config, result)
     if not dist.is_chief:
@@ -312,7 +259,7 @@ def _report(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> None:
     lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
     if metrics.status == "interrupted":
         lines.append(f"  continue with: python train.py --resume {paths.root}")
-    _say("\n".join(lines))
+    say("\n".join(lines))
 
 
 def _accumulation_note(train) -> str:
@@ -324,5 +271,6 @@ def _accumulation_note(train) -> str:
     )
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
+    """A line for the user, at once (runs are long and often logged to files)."""
     print(text, flush=True)
