@@ -204,6 +204,10 @@ class TrainConfig:
     # batch_size at the memory of one batch. Batch norm still normalizes each batch on its own.
     # The lr schedule, Lookahead and resume count weight updates.
     accumulation_steps: int = field(default=1, metadata=value_range(1, 1024))
+    # Exponential moving average of the weights, per weight update (0: off): validated,
+    # checkpointed and tested in place of the raw weights (Keras' optimizer EMA; batch-norm
+    # statistics are the raw model's).
+    ema_decay: float = field(default=0.0, metadata=value_range(0.0, 1.0, hi_open=True))
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     label_smoothing: float = field(default=0.0, metadata=value_range(0.0, 1.0))

@@ -22,6 +22,7 @@ from resnet_tf.errors import TrainingError
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.callbacks import (
+    AveragedWeights,
     CheckpointSaver,
     HistoryWriter,
     LivePlot,
@@ -29,6 +30,7 @@ from resnet_tf.training.callbacks import (
     RunForecast,
     StopOnNonFiniteLoss,
 )
+from resnet_tf.training.callbacks.ema import swap_average
 from resnet_tf.training.distribute import Distribution, shard_by_data
 from resnet_tf.training.task import ImageClassificationTask
 
@@ -105,6 +107,8 @@ def fit(
     updates_per_epoch = task.updates_per_epoch(splits)
     with dist.scope():
         start_epoch, rows = resume_state(model, paths, updates_per_epoch)
+        if start_epoch > 0 and config.train.ema_decay > 0:
+            swap_average(model)  # the checkpoint's model is the average: train on the raw
     has_validation = len(splits.x_val) > 0
     nan_stop = StopOnNonFiniteLoss(completed_epochs=start_epoch)
     all_callbacks = [
@@ -133,6 +137,8 @@ def fit(
             )
         )
     all_callbacks += callbacks or []
+    if config.train.ema_decay > 0:  # before the run folder's writers: they save the average
+        all_callbacks.insert(0, AveragedWeights())
     if config.train.lookahead_every:  # first, so that every other callback sees its weights
         lookahead = Lookahead(
             config.train.lookahead_every,

@@ -192,10 +192,16 @@ def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimize
     o = train.optimizer
     # Keras takes None (not 1) for no accumulation.
     accumulation = train.accumulation_steps if train.accumulation_steps > 1 else None
+    # Keras moves the average at every batch, also those that only accumulate: per batch decay
+    # d^(1/N) is d per weight update.
+    ema = {}
+    if train.ema_decay > 0:
+        ema = {"use_ema": True, "ema_momentum": train.ema_decay ** (1 / train.accumulation_steps)}
     if o.name == "sgd":
         return SGD(
             learning_rate=schedule,
             gradient_accumulation_steps=accumulation,
+            **ema,
             momentum=o.momentum,
             nesterov=o.nesterov,
             bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
@@ -207,10 +213,12 @@ def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimize
             beta_2=o.beta_2,
             epsilon=o.epsilon,
             gradient_accumulation_steps=accumulation,
+            **ema,
         )
     return keras.optimizers.AdamW(
         learning_rate=schedule,
         gradient_accumulation_steps=accumulation,
+        **ema,
         weight_decay=o.weight_decay,
         beta_1=o.beta_1,
         beta_2=o.beta_2,

@@ -174,7 +174,8 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     also needs its epoch-end update.
     Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
     hold the student alone, and resume refuses a changed one. RandAugment, colour jitter,
-    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation.
+    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation; the
+    weight average (EMA) lives in the optimizer's state and is swapped exactly.
     (Resume of a BasicBlock ResNet: tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
@@ -199,6 +200,7 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
             "data.augment.mixup=0.2",
             "data.augment.cutmix=1.0",
             "train.accumulation_steps=2",
+            "train.ema_decay=0.9",
         ]
         config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
         return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
