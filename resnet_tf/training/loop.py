@@ -17,6 +17,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
 from resnet_tf.errors import TrainingError
 from resnet_tf.runs.history import read_history, write_history
@@ -76,6 +77,25 @@ def resume_state(model: keras.Model, paths: RunPaths, updates_per_epoch: int) ->
         )
     write_history(paths.history, rows)
     return epoch, rows
+
+
+def out_of_memory_advice(train: TrainConfig, paths: RunPaths) -> str:
+    """One line for an out-of-memory error: the same effective batch in half the memory, and
+    that the run folder keeps its last completed epoch."""
+    batch, steps = train.batch_size, train.accumulation_steps
+    if batch > 1:
+        fix = (
+            f"try --set train.batch_size={batch // 2} --set train.accumulation_steps={steps * 2} "
+            f"in a new run (the same effective batch of {batch * steps:,}, "
+            f"with about half the activation memory)"
+        )
+    else:
+        fix = "one image per batch does not fit: try a narrower model (model.width_multiplier)"
+    return (
+        f"out of memory training with train.batch_size {batch}: {fix}; {paths.root} keeps its "
+        f"last completed epoch and resumes with python train.py --resume {paths.root} where "
+        "memory allows"
+    )
 
 
 def _logs_as_vectors(step):
@@ -172,6 +192,8 @@ def fit(
             )
         except KeyboardInterrupt:
             status = "interrupted"
+        except tf.errors.ResourceExhaustedError:
+            raise TrainingError(out_of_memory_advice(config.train, paths)) from None
     if nan_stop.diverged_at is not None:
         status = "diverged"
     return TrainResult(

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import train as train_cli
 from resnet_tf import evaluation, experiment, training
@@ -516,3 +517,30 @@ def test_mixed_labels_give_the_mix_of_both_labels_losses_and_metrics():
     cross_entropy.update_state(mixed.astype("f4"), logits)
     expected = -(mixed * logits).sum(axis=1).mean()
     assert float(cross_entropy.result()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_out_of_memory_is_one_line_with_the_smaller_batch_and_the_run_resumes(
+    tiny_cifar_archive, tmp_path, capsys
+):
+    class OutOfMemoryInEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 2:
+                raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    extra = [*QUICK_MODEL, "train.accumulation_steps=1"]
+    config = tiny_config(tiny_cifar_archive, tmp_path, "oom", epochs=2, extra=extra)
+    with pytest.raises(TrainingError) as raised:
+        experiment.start(config, None, argv=[], verbose=0, callbacks=[OutOfMemoryInEpoch2()])
+    run = tmp_path / "oom"
+    assert str(raised.value) == (
+        "out of memory training with train.batch_size 32: try --set train.batch_size=16 --set "
+        "train.accumulation_steps=2 in a new run (the same effective batch of 32, with about "
+        f"half the activation memory); {run} keeps its last completed epoch and resumes with "
+        f"python train.py --resume {run} where memory allows"
+    )
+    assert [r["epoch"] for r in read_history(run / "history.csv")] == [1]
+    assert train_cli.main(["--resume", str(run)]) == 0
+    assert [r["epoch"] for r in read_history(run / "history.csv")] == [1, 2]
