@@ -64,11 +64,22 @@ def test_enhancements_equal_pil_up_to_its_rounding(pixels, op, enhancer, magnitu
     assert np.abs(found - expected).mean() < 0.6
 
 
-def test_auto_contrast_equals_keras_layer(pixels):
+def test_ops_equal_keras_layers_where_they_compute_the_same(pixels):
+    """Keras' layers draw their settings statefully (so they cannot run in our pipeline), but
+    with a fixed setting some compute what ours do."""
     import keras
 
-    expected = keras.layers.AutoContrast(value_range=(0, 255))(pixels.astype("f4"))
+    images = pixels.astype("f4")
+    expected = keras.layers.AutoContrast(value_range=(0, 255))(images)
     np.testing.assert_array_equal(ours(ops.auto_contrast, pixels, 0.0), np.asarray(expected))
+    for bits in (4, 6):
+        layer = keras.layers.RandomPosterization(factor=(bits, bits), value_range=(0, 255))
+        found = ours(ops.posterize, pixels, (8 - bits) / ops.MAX_POSTERIZE_BITS_REMOVED)
+        np.testing.assert_array_equal(found, np.asarray(layer(images)))
+    # Keras' colour degeneration by f is saturation factor 1 - f (ours rounds the grey, as PIL).
+    layer = keras.layers.RandomColorDegeneration(factor=(0.3, 0.3), value_range=(0, 255))
+    found = ops.adjust_saturation(tf.constant(images), tf.fill([6], 0.7)).numpy()
+    assert np.abs(found - np.asarray(layer(images))).max() < 0.5
 
 
 @pytest.mark.parametrize(
