@@ -435,7 +435,7 @@ def test_schedules_give_the_documented_values():
     config = load_config(
         None, ["train.epochs=10", "train.optimizer.lr=0.1", "train.schedule.warmup_epochs=2"]
     )
-    cosine = schedules.make_schedule(config.train, steps_per_epoch=100)
+    cosine = schedules.make_schedule(config.train, updates_per_epoch=100)
     assert lr_at(cosine, 0) == pytest.approx(0.1 / 200)
     assert lr_at(cosine, 199) == pytest.approx(0.1)
     assert lr_at(cosine, 600) == pytest.approx(0.05)  # half-way through the cosine part
@@ -445,7 +445,7 @@ def test_schedules_give_the_documented_values():
         None,
         ["train.epochs=10", "train.schedule.name=multistep", "train.schedule.milestones=[3, 6]"],
     )
-    multistep = schedules.make_schedule(config.train, steps_per_epoch=10)
+    multistep = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert [lr_at(multistep, s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     )
@@ -459,13 +459,13 @@ def test_schedules_give_the_documented_values():
             "train.schedule.gamma=0.5",
         ],
     )
-    step = schedules.make_schedule(config.train, steps_per_epoch=10)
+    step = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert [lr_at(step, s) for s in (29, 30, 60, 89)] == pytest.approx([0.1, 0.05, 0.025, 0.025])
 
     config = load_config(
         None, ["train.epochs=10", "train.schedule.name=onecycle", "train.schedule.pct_start=0.3"]
     )
-    onecycle = schedules.make_schedule(config.train, steps_per_epoch=10)
+    onecycle = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert lr_at(onecycle, 0) == pytest.approx(0.1 / 25)
     assert lr_at(onecycle, 30) == pytest.approx(0.1)
     assert lr_at(onecycle, 100) == pytest.approx(0.1 / 25 / 1e4, rel=1e-3)
