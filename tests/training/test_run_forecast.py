@@ -64,3 +64,16 @@ def test_a_short_epoch_is_forecast_from_its_whole_time_and_a_gpu_gets_no_pointer
         "forecast: about 28 s of training left (14 s an epoch at 11 images/s on this GPU; "
         "validation not included)"
     )
+
+
+def test_batches_reported_a_few_at_a_time_are_timed_too():
+    """With train.steps_per_execution 4, Keras reports batches 3, 7, 11, ..."""
+    said, clock = [], FakeClock()
+    forecast = RunForecast(2, 100, 64, on_gpu=True, say=said.append, clock=clock)
+    forecast.on_epoch_begin(0)
+    for batch in range(3, 100, 4):
+        clock.now += 4 * 0.5  # 0.5 s a batch
+        forecast.on_train_batch_end(batch)
+    (message,) = said  # from the timed batches, before the epoch's end
+    # 184 batches left after the 16 reported when timing ended: 92 s
+    assert message.startswith("forecast: about 2 min of training left (50 s an epoch at 128")

@@ -55,15 +55,19 @@ class RunForecast(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = self.clock()
-        self.timed_from = None
+        self.timed_from = None  # (time, batches done) when timing started
 
     def on_train_batch_end(self, batch, logs=None):
+        # `batch` may advance by train.steps_per_execution at a time.
         if self.said or not self.first_epoch:
             return
-        if batch + 1 == WARMUP_BATCHES:
-            self.timed_from = self.clock()
-        elif self.timed_from is not None and batch + 1 == WARMUP_BATCHES + TIMED_BATCHES:
-            self._forecast((self.clock() - self.timed_from) / TIMED_BATCHES, batch + 1)
+        done = batch + 1
+        if self.timed_from is None:
+            if done >= WARMUP_BATCHES:
+                self.timed_from = (self.clock(), done)
+        elif done - self.timed_from[1] >= TIMED_BATCHES:
+            seconds = (self.clock() - self.timed_from[0]) / (done - self.timed_from[1])
+            self._forecast(seconds, done)
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.said and self.first_epoch:  # an epoch too short to time part of
