@@ -8,6 +8,7 @@ batch left; validation is not included.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 
@@ -16,6 +17,11 @@ import keras
 WARMUP_BATCHES = 3  # tracing, thread pools and caches warm up here: not timed
 TIMED_BATCHES = 10
 SLOW_ON_CPU_SECONDS = 2 * 3600  # a forecast above this, without a GPU, points to the CPU recipes
+
+
+def say_now(text: str) -> None:
+    """Print at once (a run's output is often piped to a log), below Keras' progress bar."""
+    print(("\n" if sys.stdout.isatty() else "") + text, flush=True)
 
 
 def describe_duration(seconds: float) -> str:
@@ -40,7 +46,7 @@ class RunForecast(keras.callbacks.Callback):
         batches_per_epoch: int,
         batch_size: int,
         on_gpu: bool,
-        say: Callable[[str], None] = print,
+        say: Callable[[str], None] = say_now,
         clock: Callable[[], float] = time.perf_counter,
     ):
         super().__init__()
