@@ -4,6 +4,7 @@
 python train.py --config configs/resnet18.yaml --data-dir ../shared/datasets
 python train.py --config configs/quick.yaml --set train.epochs=5 --name my-run
 python train.py --resume outputs/my-run
+python train.py --config configs/fast.yaml --seeds 0,1,2 --name fast   # fast-s0..2, fast-seeds/
 TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}}' \
     python train.py --config configs/resnet18.yaml --set runtime.distribution=multi_worker \
     --name big-run --worker-index 0      # and --worker-index 1 on host2
@@ -15,6 +16,18 @@ import argparse
 import os
 import sys
 import time
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0 or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct seeds >= 0 separated by commas, e.g. 0,1,2, found {text!r}"
+        )
+    return seeds
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -37,6 +50,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--resume", metavar="RUN_DIR", help="continue a run from its last completed epoch"
     )
     parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        metavar="S1,S2,...",
+        help="run the config once per seed into NAME-s<seed> folders, then NAME-seeds/summary.md",
+    )
+    parser.add_argument(
         "--worker-index",
         type=int,
         metavar="N",
@@ -56,6 +75,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                 ("--set", args.overrides),
                 ("--name", args.name),
                 ("--output-dir", args.output_dir),
+                ("--seeds", args.seeds),
             )
             if value
         ]
@@ -65,6 +85,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             )
     elif not args.config:
         parser.error("give --config FILE for a new run, or --resume RUN_DIR")
+    if args.seeds and (args.dry_run or args.worker_index is not None):
+        parser.error(
+            "--seeds runs on one machine, one run after another; drop --dry-run or --worker-index"
+        )
     return args
 
 
@@ -84,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
             set_worker_index(args.worker_index)
         if args.resume:
             experiment.resume(args.resume, data_dir=args.data_dir, started=started)
+            return 0
+        if args.seeds:
+            experiment.run_seeds(
+                args.config,
+                args.overrides,
+                args.seeds,
+                args.data_dir,
+                args.output_dir,
+                args.name,
+                argv=["train.py", *argv],
+            )
             return 0
         config = experiment.resolve_config(
             args.config, args.overrides, args.data_dir, args.output_dir, args.name

@@ -22,4 +22,4 @@ if "tensorflow" not in _sys.modules:
     _os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from resnet_tf import models  # noqa: E402,F401  (registration)
-from resnet_tf.training import losses, optimizers, schedules  # noqa: E402,F401  (registration)
+from resnet_tf.training import losses, metrics, optimizers, schedules  # noqa: E402,F401  (registration)

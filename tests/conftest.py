@@ -82,15 +82,38 @@ def finished_run(tiny_cifar_archive, tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Start the deploy tests' exports in the background as soon as they are known to be
-    needed, and run those tests last, so the exports overlap the rest of the suite (which
-    leaves a core idle much of the time; tests/deploy/tiny_exports.py)."""
+    """Run the deploy tests last, and start their exports (tests/deploy/tiny_exports.py) in the
+    background as soon as they are known to be needed, so the exports overlap the other tests.
+    Under pytest-xdist (pytest.ini's `-n 2`) the controller starts them, once, for all workers."""
     deploy = [item for item in items if item.nodeid.startswith("tests/deploy/")]
-    if deploy:
+    if not deploy:
+        return
+    items[:] = [item for item in items if item not in deploy] + deploy
+    if not hasattr(config, "workerinput"):  # one process: no xdist worker
         from tests.deploy import tiny_exports
 
-        items[:] = [item for item in items if item not in deploy] + deploy
         folder = Path(tempfile.mkdtemp(prefix="resnet_tf_tiny_exports_"))
+        config.tiny_exports = (tiny_exports.start(folder), folder)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """xdist controller: tell every worker where the shared exports will be."""
+    if not hasattr(node.config, "tiny_exports_folder"):
+        node.config.tiny_exports_folder = tempfile.mkdtemp(prefix="resnet_tf_tiny_exports_")
+    node.workerinput["tiny_exports_folder"] = node.config.tiny_exports_folder
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """xdist controller: start the exports once the first worker has collected a deploy test."""
+    config = node.config
+    if getattr(config, "tiny_exports", None) is None and any(
+        nodeid.startswith("tests/deploy/") for nodeid in ids
+    ):
+        from tests.deploy import tiny_exports
+
+        folder = Path(config.tiny_exports_folder)
         config.tiny_exports = (tiny_exports.start(folder), folder)
 
 

@@ -88,7 +88,7 @@ def measure(args: argparse.Namespace) -> dict:
 
         flop_per_image = 2 * macs
     elif args.mode == "train":
-        task.compile_model(model, steps_per_epoch=1000)
+        task.compile_model(model, updates_per_epoch=1000)
         steps_per_execution = config.train.steps_per_execution
         batches = tf.data.Dataset.from_tensors((images, labels)).repeat()
         iterator = iter(batches)
@@ -104,7 +104,7 @@ def measure(args: argparse.Namespace) -> dict:
     else:  # e2e: real fit() on the real pipeline; per-epoch overheads measured separately
         (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
         splits = task.make_splits(x, y)
-        task.compile_model(model, steps_per_epoch=task.steps_per_epoch(splits))
+        task.compile_model(model, updates_per_epoch=task.updates_per_epoch(splits))
         epoch_times: list[float] = []
 
         class Timer(keras.callbacks.Callback):

@@ -6,6 +6,7 @@ file and the dotted key, what was expected and what was found.
 
 schema.py      the sections and keys: meaning, default, range, choices (the one list of each)
 validation.py  plain data -> checked dataclasses; the checks that involve several keys
+wording.py     how messages name the expected and the found
 yaml_io.py     reading config files and --set overrides; load_config
 """
 

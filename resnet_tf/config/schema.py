@@ -28,6 +28,7 @@ LR_SCALINGS = ("none", "linear")
 TTA_CHOICES = ("none", "flip", "flip_translate")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
+AUTOAUGMENT_POLICIES = ("none", "cifar10")
 
 # The model names, in the order listings show them. resnet_tf/models/registry.py keys its
 # architecture tables by these and refuses to import if the two lists ever differ.
@@ -96,6 +97,25 @@ class ModelConfig:
 
 
 @dataclass
+class RandAugmentConfig:
+    # Ops applied one after another to each image, each drawn per image from RandAugment's 14
+    # (identity included); 0: off.
+    num_ops: int = field(default=0, metadata=value_range(0, 10))
+    # Strength on the papers' 0-10 scale (10: each op's strongest setting).
+    magnitude: float = field(default=9.0, metadata=value_range(0.0, 10.0))
+
+
+@dataclass
+class ColorJitterConfig:
+    # Per image: brightness, contrast and saturation factors uniform in [1 - x, 1 + x], and the
+    # hue turned by up to +-hue of a full turn, in this order; 0 leaves that one out.
+    brightness: float = field(default=0.0, metadata=value_range(0.0, 1.0))
+    contrast: float = field(default=0.0, metadata=value_range(0.0, 1.0))
+    saturation: float = field(default=0.0, metadata=value_range(0.0, 1.0))
+    hue: float = field(default=0.0, metadata=value_range(0.0, 0.5))
+
+
+@dataclass
 class AugmentConfig:
     flip: bool = True
     # random: each image flipped with probability 1/2 in each epoch; alternate: a random half
@@ -104,6 +124,16 @@ class AugmentConfig:
     crop_padding: int = field(default=4, metadata=value_range(0, 16))
     crop_mode: Literal[CROP_MODES] = "zero"
     cutout: int = field(default=0, metadata=value_range(0, 32))
+    # After flip and crop, on raw pixels: RandAugment (Cubuk et al. 2020) or AutoAugment's
+    # CIFAR-10 policy (Cubuk et al. 2019), one or the other, then colour jitter.
+    randaugment: RandAugmentConfig = field(default_factory=RandAugmentConfig)
+    autoaugment: Literal[AUTOAUGMENT_POLICIES] = "none"
+    color_jitter: ColorJitterConfig = field(default_factory=ColorJitterConfig)
+    # Mix pairs of images in each batch, and their labels in the loss, with a ratio drawn from
+    # Beta(alpha, alpha) per batch: MixUp blends whole images, CutMix pastes a box; 0: off.
+    # With both on, each batch gets one of the two with equal chance.
+    mixup: float = field(default=0.0, metadata=value_range(0.0, 10.0))
+    cutmix: float = field(default=0.0, metadata=value_range(0.0, 10.0))
 
 
 @dataclass
@@ -169,6 +199,15 @@ class DistillConfig:
 class TrainConfig:
     epochs: int = field(default=200, metadata=value_range(1, 100000))
     batch_size: int = field(default=128, metadata=value_range(1, 65536))
+    # Average the gradients of this many batches before each weight update (Keras' optimizer
+    # option gradient_accumulation_steps): an effective batch of accumulation_steps x
+    # batch_size at the memory of one batch. Batch norm still normalizes each batch on its own.
+    # The lr schedule, Lookahead and resume count weight updates.
+    accumulation_steps: int = field(default=1, metadata=value_range(1, 1024))
+    # Exponential moving average of the weights, per weight update (0: off): validated,
+    # checkpointed and tested in place of the raw weights (Keras' optimizer EMA; batch-norm
+    # statistics are the raw model's).
+    ema_decay: float = field(default=0.0, metadata=value_range(0.0, 1.0, hi_open=True))
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     label_smoothing: float = field(default=0.0, metadata=value_range(0.0, 1.0))

@@ -8,12 +8,10 @@ and `build_model`'s options (resnet_tf/models/registry.py), so both accept the s
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import numbers
 import re
 import types
 import typing
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from resnet_tf.config.schema import (
@@ -26,47 +24,10 @@ from resnet_tf.config.schema import (
     DistillConfig,
     ModelConfig,
 )
+from resnet_tf.config.wording import describe_found, did_you_mean, type_name
 from resnet_tf.errors import ConfigError
 
 T = typing.TypeVar("T")
-
-# ---------------------------------------------------------------- wording
-
-
-def type_name(expected: Any) -> str:
-    """How a message names an annotation: 'an integer', "one of 'sgd', 'adam'", ..."""
-    origin = typing.get_origin(expected)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(v) for v in typing.get_args(expected))
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(expected) if a is not type(None)]
-        return type_name(inner[0]) + " or null"
-    if origin is list:
-        return "a list of " + type_name(typing.get_args(expected)[0]) + "s"
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
-        expected, getattr(expected, "__name__", str(expected))
-    )
-
-
-def describe_found(value: Any) -> str:
-    """A value as a message shows it: its repr and its YAML kind, e.g. "'three' (string)"."""
-    kind = {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "list",
-        dict: "mapping",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-    return f"{value!r} ({kind})"
-
-
-def did_you_mean(value: Any, choices: Sequence[str], prefix: str = "") -> str:
-    """' (did you mean ...?)' naming the closest choice, or '' when none is close."""
-    close = difflib.get_close_matches(str(value), list(choices), n=1)
-    return f" (did you mean {prefix}{close[0]!r}?)" if close else ""
-
 
 # ---------------------------------------------------------------- one value, one dataclass
 
@@ -252,6 +213,13 @@ def check_whole(config: Config) -> None:
             f"train.steps_per_execution 1, found {config.train.steps_per_execution}"
         )
     check_distill(config.train.distill)
+    augment = config.data.augment
+    if augment.randaugment.num_ops > 0 and augment.autoaugment != "none":
+        raise ConfigError(
+            f"data.augment.autoaugment: one image policy at a time, found {augment.autoaugment!r} "
+            f"with data.augment.randaugment.num_ops {augment.randaugment.num_ops}; set "
+            "autoaugment to 'none' or num_ops to 0"
+        )
     schedule = config.train.schedule
     if schedule.warmup_epochs >= config.train.epochs and schedule.warmup_epochs > 0:
         raise ConfigError(
@@ -279,6 +247,13 @@ def check_whole(config: Config) -> None:
         raise ConfigError(
             f"train.batch_size: expected at most the {n_train - config.data.val_size} training "
             f"images left after the validation split, found {config.train.batch_size}"
+        )
+    effective = config.train.batch_size * config.train.accumulation_steps
+    if n_train - config.data.val_size < effective:
+        raise ConfigError(
+            f"train.accumulation_steps: one weight update needs {effective} training images "
+            f"(batch_size x accumulation_steps), but {n_train - config.data.val_size} are left "
+            f"after the validation split, found {config.train.accumulation_steps}"
         )
 
 

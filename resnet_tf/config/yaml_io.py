@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from resnet_tf.config.schema import Config
-from resnet_tf.config.validation import config_from_dict, describe_found
+from resnet_tf.config.validation import config_from_dict
+from resnet_tf.config.wording import describe_found
 from resnet_tf.errors import ConfigError
 
 

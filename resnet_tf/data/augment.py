@@ -1,4 +1,4 @@
-"""Batch augmentation ops: flips, crops and cutout, on whole NHWC batches.
+"""Batch augmentation ops: flips, crops, cutout and colour jitter, on whole NHWC batches.
 
 Each op works on a whole batch at once (vectorized), which is faster than mapping per image,
 and draws its randomness from a stateless seed the caller passes in, never from a global RNG:
@@ -12,6 +12,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from resnet_tf.config.schema import CROP_MODES
+from resnet_tf.data import image_ops
 
 
 def derive_seed(seed: tf.Tensor, stream: int | tf.Tensor) -> tf.Tensor:
@@ -82,3 +83,28 @@ def random_cutout(images: tf.Tensor, seed: tf.Tensor, size: int) -> tf.Tensor:
     in_cols = (cols >= left[:, None]) & (cols < left[:, None] + size)  # (B, W)
     inside = in_rows[:, :, None] & in_cols[:, None, :]  # (B, H, W)
     return tf.where(inside[..., None], tf.zeros_like(images), images)
+
+
+def color_jitter(
+    images: tf.Tensor,
+    seed: tf.Tensor,
+    brightness: float = 0.0,
+    contrast: float = 0.0,
+    saturation: float = 0.0,
+    hue: float = 0.0,
+) -> tf.Tensor:
+    """Per image, in this order: brightness, contrast and saturation factors drawn uniformly
+    from [1 - x, 1 + x], then the hue turned by a draw from [-hue, hue] of a full turn (0 leaves
+    one out). On float pixel values in [0, 255], before normalization."""
+    draws = tf.random.stateless_uniform(
+        [tf.shape(images)[0], 4], seed=seed, minval=-1.0, maxval=1.0
+    )
+    if brightness > 0:
+        images = image_ops.adjust_brightness(images, 1.0 + brightness * draws[:, 0])
+    if contrast > 0:
+        images = image_ops.adjust_contrast(images, 1.0 + contrast * draws[:, 1])
+    if saturation > 0:
+        images = image_ops.adjust_saturation(images, 1.0 + saturation * draws[:, 2])
+    if hue > 0:
+        images = image_ops.adjust_hue(images, hue * draws[:, 3])
+    return images

@@ -11,8 +11,10 @@ Augmentation runs on whole batches (vectorized, see augment.py), not per image.
 
 Order of operations for a training batch:
   gather uint8 -> random flip -> pad (zeros = black pixels, or reflect) + random crop
+  -> RandAugment or AutoAugment (policies.py) -> colour jitter (on pixel values 0-255)
   -> float32, x / 255, (x - mean) / std -> cutout (zeros after normalization, i.e. the
-  dataset's mean colour, as in DeVries & Taylor's Cutout recipe).
+  dataset's mean colour, as in DeVries & Taylor's Cutout recipe) -> MixUp / CutMix (mixing.py;
+  the labels become mixed one-hot vectors).
 """
 
 from __future__ import annotations
@@ -20,15 +22,18 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.config.schema import CROP_MODES, FLIP_MODES
+from resnet_tf.config.schema import AUTOAUGMENT_POLICIES, CROP_MODES, FLIP_MODES
 from resnet_tf.data.augment import (
     alternating_flip,
+    color_jitter,
     derive_seed,
     random_crop,
     random_cutout,
     random_flip,
 )
+from resnet_tf.data.mixing import mix_batch
 from resnet_tf.data.normalization import mean_and_std, normalize_images
+from resnet_tf.data.policies import auto_augment, rand_augment
 
 # Independent random streams derived from the per-epoch seed. Changing a number changes every
 # batch, so a checkpoint saved before the change would no longer resume exactly.
@@ -37,6 +42,9 @@ _AUGMENT_STREAM = 1
 _FLIP_STREAM = 0
 _CROP_STREAM = 1
 _CUTOUT_STREAM = 2
+_POLICY_STREAM = 3
+_JITTER_STREAM = 4
+_MIX_STREAM = 5
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
@@ -82,8 +90,17 @@ def make_train_dataset(
     crop_padding: int = 4,
     crop_mode: str = "zero",
     cutout: int = 0,
+    randaugment_ops: int = 0,
+    randaugment_magnitude: float = 9.0,
+    autoaugment: str = "none",
+    color_jitter_ranges: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    mixup: float = 0.0,
+    cutmix: float = 0.0,
+    num_classes: int = 10,
+    accumulation_steps: int = 1,
 ) -> tf.data.Dataset:
-    """Infinite dataset of augmented (images float32 NHWC, labels int32) training batches.
+    """Infinite dataset of augmented (images float32 NHWC, labels int32) training batches;
+    with mixup or cutmix, the labels are mixed one-hot vectors (float32, num_classes wide).
 
     Batches of epoch e are a pure function of (seed, e): a fresh permutation of all images,
     remainder dropped (see steps_per_epoch), augmentations seeded by (seed, e, batch index).
@@ -91,10 +108,15 @@ def make_train_dataset(
     reproduces an uninterrupted run. Padding happens on raw pixels (zero mode pads black),
     normalization follows, and cutout comes last (its zeros are the mean colour). flip_mode
     "alternate" flips a random half of the images in even epochs and the other half in odd ones.
+    randaugment_ops > 0 turns RandAugment on; color_jitter_ranges are (brightness, contrast,
+    saturation, hue), see augment.color_jitter. With accumulation_steps N, an epoch holds a
+    whole number of groups of N batches (one weight update each); the rest is dropped.
     """
     x, labels = _check_images_and_labels(x, y)
     n_images = x.shape[0]
-    steps = steps_per_epoch(n_images, batch_size)
+    if accumulation_steps < 1:
+        raise ValueError(f"accumulation_steps must be >= 1, found {accumulation_steps}")
+    steps = steps_per_epoch(n_images, batch_size * accumulation_steps) * accumulation_steps
     mean_and_std(normalization)  # fail now, not inside the pipeline
     if crop_mode not in CROP_MODES:
         raise ValueError(f"crop_mode must be one of {CROP_MODES}, found {crop_mode!r}")
@@ -104,6 +126,12 @@ def make_train_dataset(
         raise ValueError(f"crop_padding and cutout must be >= 0, found {crop_padding} and {cutout}")
     if start_epoch < 0:
         raise ValueError(f"start_epoch must be >= 0, found {start_epoch}")
+    if autoaugment not in AUTOAUGMENT_POLICIES:
+        raise ValueError(
+            f"autoaugment must be one of {AUTOAUGMENT_POLICIES}, found {autoaugment!r}"
+        )
+    if randaugment_ops > 0 and autoaugment != "none":
+        raise ValueError("randaugment and autoaugment: one image policy at a time")
 
     all_images = tf.convert_to_tensor(x)
     all_labels = tf.convert_to_tensor(labels)
@@ -132,9 +160,24 @@ def make_train_dataset(
         elif flip:
             images = random_flip(images, derive_seed(batch_seed, _FLIP_STREAM))
         images = random_crop(images, derive_seed(batch_seed, _CROP_STREAM), crop_padding, crop_mode)
+        if randaugment_ops > 0 or autoaugment != "none" or any(color_jitter_ranges):
+            images = tf.cast(images, tf.float32)  # the image ops work on 0-255 floats
+        policy_seed = derive_seed(batch_seed, _POLICY_STREAM)
+        if randaugment_ops > 0:
+            images = rand_augment(images, policy_seed, randaugment_ops, randaugment_magnitude)
+        if autoaugment == "cifar10":
+            images = auto_augment(images, policy_seed)
+        if any(color_jitter_ranges):
+            images = color_jitter(
+                images, derive_seed(batch_seed, _JITTER_STREAM), *color_jitter_ranges
+            )
         images = normalize_images(images, normalization)
         images = random_cutout(images, derive_seed(batch_seed, _CUTOUT_STREAM), cutout)
-        return images, tf.gather(all_labels, indices)
+        labels = tf.gather(all_labels, indices)
+        if mixup > 0 or cutmix > 0:
+            mix_seed = derive_seed(batch_seed, _MIX_STREAM)
+            return mix_batch(images, labels, mix_seed, num_classes, mixup, cutmix)
+        return images, labels
 
     dataset = tf.data.Dataset.counter(start=start_epoch, dtype=tf.int64).flat_map(epoch_batches)
     dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -12,6 +12,10 @@ outputs/<run>/
     export/                  export.py's files (best_saved_model/, best_fp32.tflite, best.onnx ...)
     pruned/                  prune.py's narrower models (l1-0.30.keras ...), evaluated into
                              pruned/eval-<name>/
+
+train.py --seeds 0,1,2 --name NAME makes sibling runs NAME-s0, NAME-s1, NAME-s2 and
+outputs/NAME-seeds/ (summary.md: the per-seed table with mean +- std, median and range;
+curves.png: every seed's validation curve against training minutes).
 """
 
 from __future__ import annotations
@@ -81,6 +85,29 @@ class RunPaths:
     def resume_files(self) -> tuple[Path, ...]:
         """What --resume reads besides config.yaml: the last checkpoint and the history."""
         return (self.last, self.history)
+
+
+@dataclass(frozen=True)
+class SeedRuns:
+    """One config run once per seed: the sibling run folders and their summary folder."""
+
+    root: Path
+    name: str
+
+    def run(self, seed: int) -> RunPaths:
+        return RunPaths(self.root / f"{self.name}-s{seed}")
+
+    @property
+    def summary_dir(self) -> Path:
+        return self.root / f"{self.name}-seeds"
+
+    @property
+    def summary(self) -> Path:
+        return self.summary_dir / "summary.md"
+
+    @property
+    def curves(self) -> Path:
+        return self.summary_dir / "curves.png"
 
 
 def default_run_name(config_path: str | None, model_name: str) -> str:

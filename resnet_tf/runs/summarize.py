@@ -68,6 +68,13 @@ def _median_and_range(values: list[float], fmt: str) -> str:
     return f"{fmt.format(median)} ({fmt.format(min(values))} - {fmt.format(max(values))})"
 
 
+def _mean_and_std(values: list[float], fmt: str) -> str:
+    """Mean +- sample standard deviation (n - 1), what README result tables quote."""
+    if len(values) < 2:
+        return "n/a"
+    return f"{fmt.format(statistics.mean(values))} +- {fmt.format(statistics.stdev(values))}"
+
+
 def markdown_table(runs: list[FinishedRun]) -> str:
     lines = [
         "| run | seed | epochs | training | whole command | test accuracy "
@@ -97,12 +104,28 @@ def markdown_table(runs: list[FinishedRun]) -> str:
             if r.metrics.command_wall_seconds is not None
         ]
         trains = [r.metrics.train_seconds / 60 for r in runs]
+        percents = [t * 100 for t in tests]
+        lines.append(
+            f"| **mean +- std** | | | {_mean_and_std(trains, '{:.1f} min')} "
+            f"| {_mean_and_std(walls, '{:.1f} min')} "
+            f"| {_mean_and_std(percents, '{:.2f} %')} | |"
+        )
         lines.append(
             f"| **median (range)** | | | {_median_and_range(trains, '{:.1f} min')} "
             f"| {_median_and_range(walls, '{:.1f} min')} "
-            f"| {_median_and_range([t * 100 for t in tests], '{:.2f} %')} | |"
+            f"| {_median_and_range(percents, '{:.2f} %')} | |"
         )
     return "\n".join(lines)
+
+
+def write_summary(runs: list[FinishedRun], table: Path, plot: Path, title: str) -> None:
+    """The table as a markdown file, and the curves of all runs in one plot."""
+    from resnet_tf.runs.files import atomic_write_text
+    from resnet_tf.runs.plots import plot_time_to_accuracy
+
+    table.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(table, f"# {title}\n\n{markdown_table(runs)}\n")
+    plot_time_to_accuracy(runs, plot)
 
 
 def main(argv: list[str] | None = None) -> int:

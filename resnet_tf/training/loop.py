@@ -14,19 +14,24 @@ import time
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 from keras import ops
 
+from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
 from resnet_tf.errors import TrainingError
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.callbacks import (
+    AveragedWeights,
     CheckpointSaver,
     HistoryWriter,
     LivePlot,
     Lookahead,
+    RunForecast,
     StopOnNonFiniteLoss,
 )
+from resnet_tf.training.callbacks.ema import swap_average
 from resnet_tf.training.distribute import Distribution, shard_by_data
 from resnet_tf.training.task import ImageClassificationTask
 
@@ -40,7 +45,7 @@ class TrainResult:
     diverged_at: int | None = None
 
 
-def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> tuple[int, list]:
+def resume_state(model: keras.Model, paths: RunPaths, updates_per_epoch: int) -> tuple[int, list]:
     """Load last.keras into the compiled `model`; return (completed epochs, history rows).
 
     The epoch comes from the optimizer's own step counter inside the checkpoint, not from any
@@ -57,13 +62,13 @@ def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> t
             f"{paths.last}: cannot load checkpoint to resume: "
             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         ) from None
-    iterations = int(ops.convert_to_numpy(model.optimizer.iterations))
-    if iterations % steps_per_epoch:
+    updates = int(ops.convert_to_numpy(model.optimizer.iterations))  # weight updates
+    if updates % updates_per_epoch:
         raise TrainingError(
-            f"{paths.last}: optimizer step {iterations} is not a whole number of "
-            f"epochs of {steps_per_epoch} steps; was the config changed?"
+            f"{paths.last}: optimizer step {updates} is not a whole number of "
+            f"epochs of {updates_per_epoch} steps; was the config changed?"
         )
-    epoch = iterations // steps_per_epoch
+    epoch = updates // updates_per_epoch
     rows = [r for r in read_history(paths.history) if r["epoch"] <= epoch]
     if [r["epoch"] for r in rows] != list(range(1, epoch + 1)):
         raise TrainingError(
@@ -72,6 +77,25 @@ def resume_state(model: keras.Model, paths: RunPaths, steps_per_epoch: int) -> t
         )
     write_history(paths.history, rows)
     return epoch, rows
+
+
+def out_of_memory_advice(train: TrainConfig, paths: RunPaths) -> str:
+    """One line for an out-of-memory error: the same effective batch in half the memory, and
+    that the run folder keeps its last completed epoch."""
+    batch, steps = train.batch_size, train.accumulation_steps
+    if batch > 1:
+        fix = (
+            f"try --set train.batch_size={batch // 2} --set train.accumulation_steps={steps * 2} "
+            f"in a new run (the same effective batch of {batch * steps:,}, "
+            f"with about half the activation memory)"
+        )
+    else:
+        fix = "one image per batch does not fit: try a narrower model (model.width_multiplier)"
+    return (
+        f"out of memory training with train.batch_size {batch}: {fix}; {paths.root} keeps its "
+        f"last completed epoch and resumes with python train.py --resume {paths.root} where "
+        "memory allows"
+    )
 
 
 def _logs_as_vectors(step):
@@ -99,9 +123,12 @@ def fit(
     """
     config = task.config
     dist = dist or Distribution(strategy=None)
-    steps_per_epoch = task.steps_per_epoch(splits)
+    steps_per_epoch = task.steps_per_epoch(splits)  # batches
+    updates_per_epoch = task.updates_per_epoch(splits)
     with dist.scope():
-        start_epoch, rows = resume_state(model, paths, steps_per_epoch)
+        start_epoch, rows = resume_state(model, paths, updates_per_epoch)
+        if start_epoch > 0 and config.train.ema_decay > 0:
+            swap_average(model)  # the checkpoint's model is the average: train on the raw
     has_validation = len(splits.x_val) > 0
     nan_stop = StopOnNonFiniteLoss(completed_epochs=start_epoch)
     all_callbacks = [
@@ -121,12 +148,22 @@ def fit(
                 log_dir=str(paths.tensorboard), write_graph=False, update_freq="epoch"
             )
         )
+        all_callbacks.append(
+            RunForecast(
+                epochs_left=config.train.epochs - start_epoch,
+                batches_per_epoch=steps_per_epoch,
+                batch_size=config.train.batch_size,
+                on_gpu=bool(tf.config.list_physical_devices("GPU")),
+            )
+        )
     all_callbacks += callbacks or []
+    if config.train.ema_decay > 0:  # before the run folder's writers: they save the average
+        all_callbacks.insert(0, AveragedWeights())
     if config.train.lookahead_every:  # first, so that every other callback sees its weights
         lookahead = Lookahead(
             config.train.lookahead_every,
-            total_steps=steps_per_epoch * config.train.epochs,
-            steps_per_epoch=steps_per_epoch,
+            total_steps=updates_per_epoch * config.train.epochs,
+            steps_per_epoch=updates_per_epoch,
             max_decay=config.train.lookahead_max_decay,
         )
         all_callbacks.insert(0, lookahead)
@@ -155,6 +192,8 @@ def fit(
             )
         except KeyboardInterrupt:
             status = "interrupted"
+        except tf.errors.ResourceExhaustedError:
+            raise TrainingError(out_of_memory_advice(config.train, paths)) from None
     if nan_stop.diverged_at is not None:
         status = "diverged"
     return TrainResult(

@@ -17,6 +17,11 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
     kind: constant | cosine | linear | step | multistep | onecycle; `boundaries` are steps at which
     step/multistep multiply the lr by `gamma`. A linear warm-up over `warmup_steps` multiplies
     any kind but onecycle (which has its own rise over `pct_start` of training).
+
+    Steps are weight updates. Keras calls a schedule with its count of batches, which differs
+    with gradient accumulation (an update every `accumulation_steps` batches), so the batch
+    count is divided back into updates here: each update then gets the lr it would get with
+    one large batch.
     """
 
     def __init__(
@@ -30,6 +35,7 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         gamma: float = 0.1,
         pct_start: float = 0.25,
         div_factor: float = 25.0,
+        accumulation_steps: int = 1,
     ):
         self.kind = kind
         self.peak_lr = float(peak_lr)
@@ -40,8 +46,11 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
         self.gamma = float(gamma)
         self.pct_start = float(pct_start)
         self.div_factor = float(div_factor)
+        self.accumulation_steps = int(accumulation_steps)
 
     def __call__(self, step):
+        if self.accumulation_steps > 1:
+            step = ops.floor_divide(step, self.accumulation_steps)
         step = ops.cast(step, "float32")
         peak = self.peak_lr
         if self.kind == "onecycle":
@@ -83,33 +92,38 @@ class LearningRate(keras.optimizers.schedules.LearningRateSchedule):
             "gamma": self.gamma,
             "pct_start": self.pct_start,
             "div_factor": self.div_factor,
+            "accumulation_steps": self.accumulation_steps,
         }
 
 
 def peak_lr(train: TrainConfig) -> float:
-    """The configured lr, scaled with the (global) batch size when train.lr_scaling is linear."""
+    """The configured lr, scaled with the (global, effective) batch size when train.lr_scaling is
+    linear."""
     if train.lr_scaling == "linear":
-        return train.optimizer.lr * train.batch_size / 256
+        return train.optimizer.lr * train.batch_size * train.accumulation_steps / 256
     return train.optimizer.lr
 
 
-def make_schedule(train: TrainConfig, steps_per_epoch: int) -> LearningRate:
+def make_schedule(train: TrainConfig, updates_per_epoch: int) -> LearningRate:
     s = train.schedule
-    total = train.epochs * steps_per_epoch
+    total = train.epochs * updates_per_epoch
     if s.name == "step":
-        boundaries = range(s.step_epochs * steps_per_epoch, total, s.step_epochs * steps_per_epoch)
+        boundaries = range(
+            s.step_epochs * updates_per_epoch, total, s.step_epochs * updates_per_epoch
+        )
     elif s.name == "multistep":
-        boundaries = [m * steps_per_epoch for m in s.milestones]
+        boundaries = [m * updates_per_epoch for m in s.milestones]
     else:
         boundaries = []
     return LearningRate(
         kind=s.name,
         peak_lr=peak_lr(train),
         total_steps=total,
-        warmup_steps=round(s.warmup_epochs * steps_per_epoch),
+        warmup_steps=round(s.warmup_epochs * updates_per_epoch),
         final_lr_fraction=s.final_lr_fraction,
         boundaries=tuple(boundaries),
         gamma=s.gamma,
         pct_start=s.pct_start,
         div_factor=s.div_factor,
+        accumulation_steps=train.accumulation_steps,
     )

@@ -18,6 +18,7 @@ from resnet_tf.models import build_from_config
 from resnet_tf.models.saved import INPUT_SHAPE
 from resnet_tf.runs.records import read_config
 from resnet_tf.runs.run_dir import run_of_checkpoint
+from resnet_tf.training import metrics
 from resnet_tf.training.distillation import attach_teacher
 from resnet_tf.training.losses import SparseCrossEntropy
 from resnet_tf.training.optimizers import SGD, is_bn_bias
@@ -47,7 +48,15 @@ class ImageClassificationTask:
         )
 
     def steps_per_epoch(self, splits: Splits) -> int:
-        return data_lib.steps_per_epoch(len(splits.x_train), self.config.train.batch_size)
+        """Batches per epoch: a whole number of weight updates' worth."""
+        return self.updates_per_epoch(splits) * self.config.train.accumulation_steps
+
+    def updates_per_epoch(self, splits: Splits) -> int:
+        """Weight updates per epoch (the optimizer's `iterations` count these)."""
+        train = self.config.train
+        return data_lib.steps_per_epoch(
+            len(splits.x_train), train.batch_size * train.accumulation_steps
+        )
 
     def train_dataset(self, splits: Splits, start_epoch: int) -> tf.data.Dataset:
         """Endless augmented batches; those of epoch e depend only on (seed, e)."""
@@ -58,12 +67,25 @@ class ImageClassificationTask:
             batch_size=self.config.train.batch_size,
             seed=self.config.runtime.seed,
             start_epoch=start_epoch,
+            accumulation_steps=self.config.train.accumulation_steps,
             normalization=self.config.data.normalization,
             flip=augment.flip,
             flip_mode=augment.flip_mode,
             crop_padding=augment.crop_padding,
             crop_mode=augment.crop_mode,
             cutout=augment.cutout,
+            randaugment_ops=augment.randaugment.num_ops,
+            randaugment_magnitude=augment.randaugment.magnitude,
+            autoaugment=augment.autoaugment,
+            color_jitter_ranges=(
+                augment.color_jitter.brightness,
+                augment.color_jitter.contrast,
+                augment.color_jitter.saturation,
+                augment.color_jitter.hue,
+            ),
+            mixup=augment.mixup,
+            cutmix=augment.cutmix,
+            num_classes=self.num_classes,
         )
 
     def eval_dataset(self, x: np.ndarray, y: np.ndarray) -> tf.data.Dataset:
@@ -135,13 +157,13 @@ class ImageClassificationTask:
                 )
         return load_saved_classifier(str(file), key, self.num_classes)
 
-    def compile_model(self, model: keras.Model, steps_per_epoch: int) -> None:
-        """Optimizer with its lr schedule, the loss (with weight decay as an L2 term where the
-        optimizer couples it) and the metrics that history.csv records; with
-        train.distill.teacher, the teacher is loaded (in the caller's strategy scope, where
+    def compile_model(self, model: keras.Model, updates_per_epoch: int) -> None:
+        """Optimizer with its lr schedule (over weight updates), the loss (with weight decay as
+        an L2 term where the optimizer couples it) and the metrics that history.csv records;
+        with train.distill.teacher, the teacher is loaded (in the caller's strategy scope, where
         `model` was made) and attached to the loss (resnet_tf/training/distillation.py)."""
         train = self.config.train
-        schedule = make_schedule(train, steps_per_epoch)
+        schedule = make_schedule(train, updates_per_epoch)
         if train.optimizer.name in ("sgd", "adam"):
             add_l2_penalty(
                 model, train.optimizer.weight_decay, train.optimizer.bn_bias_lr_multiplier
@@ -155,8 +177,8 @@ class ImageClassificationTask:
             # the L2 penalty and label smoothing, which would make runs with other settings
             # incomparable.
             metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(name="cross_entropy", from_logits=True),
+                metrics.Accuracy(name="accuracy"),
+                metrics.CrossEntropy(name="cross_entropy"),
             ],
             jit_compile=self.config.runtime.jit_compile,
             steps_per_execution=train.steps_per_execution,
@@ -168,19 +190,35 @@ class ImageClassificationTask:
 
 def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:
     o = train.optimizer
+    # Keras takes None (not 1) for no accumulation.
+    accumulation = train.accumulation_steps if train.accumulation_steps > 1 else None
+    # Keras moves the average at every batch, also those that only accumulate: per batch decay
+    # d^(1/N) is d per weight update.
+    ema = {}
+    if train.ema_decay > 0:
+        ema = {"use_ema": True, "ema_momentum": train.ema_decay ** (1 / train.accumulation_steps)}
     if o.name == "sgd":
         return SGD(
             learning_rate=schedule,
+            gradient_accumulation_steps=accumulation,
+            **ema,
             momentum=o.momentum,
             nesterov=o.nesterov,
             bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
         )
     if o.name == "adam":
         return keras.optimizers.Adam(
-            learning_rate=schedule, beta_1=o.beta_1, beta_2=o.beta_2, epsilon=o.epsilon
+            learning_rate=schedule,
+            beta_1=o.beta_1,
+            beta_2=o.beta_2,
+            epsilon=o.epsilon,
+            gradient_accumulation_steps=accumulation,
+            **ema,
         )
     return keras.optimizers.AdamW(
         learning_rate=schedule,
+        gradient_accumulation_steps=accumulation,
+        **ema,
         weight_decay=o.weight_decay,
         beta_1=o.beta_1,
         beta_2=o.beta_2,

@@ -120,6 +120,14 @@ def test_round_trip_through_yaml(tmp_path):
             "model.stem: only the ResNets have it (the fastnet models have a fixed",
         ),
         ("model: {name: resnet20}\n", ["model.identity_init=true"], "model.identity_init: only"),
+        (
+            "data: {augment: {autoaugment: cifar10, randaugment: {num_ops: 2}}}\n",
+            [],
+            "data.augment.autoaugment: one image policy at a time, found 'cifar10' with",
+        ),
+        ("", ["data.augment.autoaugment=imagenet"], "data.augment.autoaugment: expected one of"),
+        ("", ["data.augment.color_jitter.hue=0.7"], "data.augment.color_jitter.hue: expected"),
+        ("", ["data.augment.mixup=-1"], "data.augment.mixup: expected a value >= 0.0"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(tmp_path, text, overrides, expected):

@@ -26,6 +26,13 @@ from tests.helpers.cifar_archives import random_images, take_batches
 SEED = tf.constant([3, 4], tf.int64)
 
 ALL_AUGMENTATIONS = dict(flip=True, crop_padding=4, crop_mode="zero", cutout=8)
+# Every op of the guide's recipes on, in the two combinations the config allows.
+EVERY_OP_WITH_RANDAUGMENT = ALL_AUGMENTATIONS | dict(
+    randaugment_ops=2, color_jitter_ranges=(0.4, 0.4, 0.4, 0.1), mixup=0.2, cutmix=1.0
+)
+EVERY_OP_WITH_AUTOAUGMENT = ALL_AUGMENTATIONS | dict(
+    autoaugment="cifar10", flip_mode="alternate", color_jitter_ranges=(0.2, 0, 0.3, 0), cutmix=1.0
+)
 NO_AUGMENTATION = dict(flip=False, crop_padding=0, cutout=0, normalization="none")
 
 
@@ -137,14 +144,15 @@ def test_each_epoch_is_a_fresh_permutation_without_the_remainder():
         np.testing.assert_allclose(images, x[labels] / 255.0, atol=1e-6)
 
 
-def test_resuming_at_an_epoch_reproduces_the_uninterrupted_batches():
+@pytest.mark.parametrize(
+    "options", [ALL_AUGMENTATIONS, EVERY_OP_WITH_RANDAUGMENT, EVERY_OP_WITH_AUTOAUGMENT]
+)
+def test_resuming_at_an_epoch_reproduces_the_uninterrupted_batches(options):
     x = random_images(96)
     y = np.arange(96) % 10
-    uninterrupted = take_batches(
-        make_train_dataset(x, y, batch_size=32, seed=5, **ALL_AUGMENTATIONS), 9
-    )
+    uninterrupted = take_batches(make_train_dataset(x, y, batch_size=32, seed=5, **options), 9)
     resumed = take_batches(
-        make_train_dataset(x, y, batch_size=32, seed=5, start_epoch=2, **ALL_AUGMENTATIONS), 3
+        make_train_dataset(x, y, batch_size=32, seed=5, start_epoch=2, **options), 3
     )
     for (images_a, labels_a), (images_b, labels_b) in zip(uninterrupted[6:9], resumed):
         np.testing.assert_array_equal(images_a, images_b)

@@ -1,7 +1,8 @@
 """The deploy tests' checkpoints and exports: made once per session, in the background.
 
-tests/conftest.py starts tests/deploy/tiny_exports.py when deploy tests are collected; these
-fixtures wait for it (or start it, if it was not started).
+tests/conftest.py starts tests/deploy/tiny_exports.py when deploy tests are collected (under
+pytest-xdist, the controller starts it for all workers); these fixtures wait for it, or start it
+if it was not started.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from tests.deploy import tiny_exports
 def tiny_deploy_set(pytestconfig, tmp_path_factory) -> dict:
     """{"archive", "checkpoints", "exported"} from tiny_exports.make_all."""
     started = getattr(pytestconfig, "tiny_exports", None)
-    if started is None:
-        folder = tmp_path_factory.mktemp("tiny_exports")
-        started = (tiny_exports.start(folder), folder)
-    return tiny_exports.wait(*started)
+    if started is not None:
+        return tiny_exports.wait(*started)
+    shared = getattr(pytestconfig, "workerinput", {}).get("tiny_exports_folder")
+    if shared is not None:  # an xdist worker: the controller started them
+        return tiny_exports.wait_for_folder(Path(shared))
+    folder = tmp_path_factory.mktemp("tiny_exports")
+    return tiny_exports.wait(tiny_exports.start(folder), folder)
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,10 @@ shortcuts) and FastNet (patch-whitening stem, GELU). Each is one block per stage
 channels: the graph holds every kind of op its family has, and converts in seconds.
 
 Twenty exports take about a minute of mostly one-core work (tracing, writing SavedModels),
-while the rest of the suite leaves a core idle much of the time. So tests/conftest.py starts
-this module as a low-priority process as soon as deploy tests are collected
-(`python -m tests.deploy.tiny_exports FOLDER`), and the `exported` fixture waits for its
-results.pickle.
+while the rest of the suite leaves a core idle much of the time. So tests/conftest.py (under
+pytest-xdist, the controller) starts this module as a low-priority process as soon as deploy
+tests are collected (`python -m tests.deploy.tiny_exports FOLDER`), and the `exported` fixture
+waits for its results.pickle.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ FAMILIES = ("basic", "bottleneck", "option_a", "fastnet")
 FORMATS = ("saved_model", "litert", "litert_fp16", "litert_int8", "onnx")
 CALIBRATION_IMAGES = 64  # the tiny archive has 200 training images
 RESULTS = "results.pickle"
+FAILED = "failed"  # written when make_all raises
 TIMEOUT_SECONDS = 900
 
 
@@ -137,9 +138,28 @@ def wait(process: subprocess.Popen, folder: Path) -> dict:
     return made
 
 
+def wait_for_folder(folder: Path) -> dict:
+    """The results of a process started by another one (the xdist controller): poll its folder."""
+    started = time.monotonic()
+    while not (folder / RESULTS).is_file():
+        if (folder / FAILED).is_file() or time.monotonic() - started > TIMEOUT_SECONDS:
+            log = folder / "log.txt"
+            tail = log.read_text()[-3000:] if log.is_file() else "(no log)"
+            raise RuntimeError(f"tiny exports failed or timed out:\n{tail}")
+        time.sleep(0.5)
+    with open(folder / RESULTS, "rb") as f:
+        made = pickle.load(f)
+    made["waited_seconds"] = time.monotonic() - started
+    return made
+
+
 def main(folder: str) -> int:
     folder_path = Path(folder)
-    made = make_all(folder_path)
+    try:
+        made = make_all(folder_path)
+    except BaseException:
+        (folder_path / FAILED).touch()
+        raise
     temporary = folder_path / f".{RESULTS}.tmp"
     with open(temporary, "wb") as f:
         pickle.dump(made, f)

@@ -109,7 +109,7 @@ def test_linear_schedule_warms_up_then_decays_to_the_final_fraction():
             "train.schedule.final_lr_fraction=0.1",
         ],
     )
-    schedule = schedules.make_schedule(config.train, steps_per_epoch=10)
+    schedule = schedules.make_schedule(config.train, updates_per_epoch=10)
 
     def lr(step):
         return float(keras.ops.convert_to_numpy(schedule(step)))

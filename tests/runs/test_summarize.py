@@ -46,7 +46,7 @@ def fake_run(root, name, seed, val_accs, test, wall):
     return folder
 
 
-def test_table_has_a_row_per_seed_and_the_median_and_range(tmp_path, capsys):
+def test_table_has_a_row_per_seed_the_mean_and_std_and_the_median_and_range(tmp_path, capsys):
     folders = [
         fake_run(tmp_path, "s0", 0, [0.6, 0.9], 0.901, 300.0),
         fake_run(tmp_path, "s1", 1, [0.5, 0.88], 0.895, 330.0),
@@ -58,6 +58,9 @@ def test_table_has_a_row_per_seed_and_the_median_and_range(tmp_path, capsys):
     assert "| s1 | 1 | 2 | 4.0 min | 5.5 min | 89.50% (flip TTA) | 50.0%, 88.0% |" in out
     assert "| **median (range)** | | | 4.0 min (4.0 min - 4.0 min) " in out
     assert "| 5.5 min (5.0 min - 6.0 min) | 90.10 % (89.50 % - 91.00 %) |" in out
+    # mean +- sample std: tests 90.1, 89.5, 91.0 -> 90.20 +- 0.755; walls 5, 5.5, 6 -> +- 0.5
+    assert "| **mean +- std** | | | 4.0 min +- 0.0 min | 5.5 min +- 0.5 min " in out
+    assert "| 90.20 % +- 0.75 % |" in out
     assert plot.stat().st_size > 10_000
     assert summarize.load_run(folders[0]).minutes == [2.0, 4.0]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import train as train_cli
 from resnet_tf import evaluation, experiment, training
@@ -20,7 +21,7 @@ from resnet_tf.config import load_config
 from resnet_tf.errors import TrainingError
 from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
-from resnet_tf.training import losses, schedules
+from resnet_tf.training import losses, metrics, schedules
 from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import (
@@ -170,10 +171,13 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
 ):
     """Ctrl-C after epoch 1, then --resume, must end bit-identical to the unbroken run, with
     every training option that keeps state on. Lookahead keeps none across epochs, but every=3
-    does not divide the 5 steps of an epoch, so this also needs its epoch-end update.
+    does not divide the 2 weight updates of an epoch (4 batches, accumulated 2 by 2), so this
+    also needs its epoch-end update.
     Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
-    hold the student alone, and resume refuses a changed one. (Resume of a BasicBlock ResNet:
-    tests/runs/test_saved_runs_compat.py.)"""
+    hold the student alone, and resume refuses a changed one. RandAugment, colour jitter,
+    MixUp and CutMix draw from the batches' stateless seeds like every other augmentation; the
+    weight average (EMA) lives in the optimizer's state and is swapped exactly.
+    (Resume of a BasicBlock ResNet: tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -192,6 +196,12 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
             "train.test_tta=none",
             "runtime.deterministic=true",
             f"train.distill.teacher={teacher}",
+            "data.augment.randaugment.num_ops=2",
+            "data.augment.color_jitter.saturation=0.3",
+            "data.augment.mixup=0.2",
+            "data.augment.cutmix=1.0",
+            "train.accumulation_steps=2",
+            "train.ema_decay=0.9",
         ]
         config = tiny_fast_config(tiny_cifar_archive, tmp_path, name, extras)
         return experiment.start(config, None, argv=[], verbose=0, callbacks=callbacks)
@@ -425,7 +435,7 @@ def test_schedules_give_the_documented_values():
     config = load_config(
         None, ["train.epochs=10", "train.optimizer.lr=0.1", "train.schedule.warmup_epochs=2"]
     )
-    cosine = schedules.make_schedule(config.train, steps_per_epoch=100)
+    cosine = schedules.make_schedule(config.train, updates_per_epoch=100)
     assert lr_at(cosine, 0) == pytest.approx(0.1 / 200)
     assert lr_at(cosine, 199) == pytest.approx(0.1)
     assert lr_at(cosine, 600) == pytest.approx(0.05)  # half-way through the cosine part
@@ -435,7 +445,7 @@ def test_schedules_give_the_documented_values():
         None,
         ["train.epochs=10", "train.schedule.name=multistep", "train.schedule.milestones=[3, 6]"],
     )
-    multistep = schedules.make_schedule(config.train, steps_per_epoch=10)
+    multistep = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert [lr_at(multistep, s) for s in (0, 29, 30, 59, 60, 99)] == pytest.approx(
         [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     )
@@ -449,13 +459,13 @@ def test_schedules_give_the_documented_values():
             "train.schedule.gamma=0.5",
         ],
     )
-    step = schedules.make_schedule(config.train, steps_per_epoch=10)
+    step = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert [lr_at(step, s) for s in (29, 30, 60, 89)] == pytest.approx([0.1, 0.05, 0.025, 0.025])
 
     config = load_config(
         None, ["train.epochs=10", "train.schedule.name=onecycle", "train.schedule.pct_start=0.3"]
     )
-    onecycle = schedules.make_schedule(config.train, steps_per_epoch=10)
+    onecycle = schedules.make_schedule(config.train, updates_per_epoch=10)
     assert lr_at(onecycle, 0) == pytest.approx(0.1 / 25)
     assert lr_at(onecycle, 30) == pytest.approx(0.1)
     assert lr_at(onecycle, 100) == pytest.approx(0.1 / 25 / 1e4, rel=1e-3)
@@ -484,3 +494,53 @@ def test_label_smoothing_loss():
     assert float(loss(np.array([0]), logits)) == pytest.approx(expected, rel=1e-5)
     plain = losses.SparseCrossEntropy(num_classes=4)
     assert float(plain(np.array([0]), logits)) == pytest.approx(-np.log(0.7), rel=1e-5)
+
+
+def test_mixed_labels_give_the_mix_of_both_labels_losses_and_metrics():
+    """MixUp/CutMix labels (lam of one class, 1 - lam of another): the loss is lam * loss(a)
+    + (1 - lam) * loss(b), label smoothing included; accuracy counts the larger share, and the
+    same compiled metrics still take the integer labels of validation."""
+    logits = np.log(np.array([[0.6, 0.2, 0.1, 0.1], [0.1, 0.2, 0.3, 0.4]], np.float32))
+    a, b, lam = np.array([0, 3]), np.array([2, 1]), 0.7
+    mixed = lam * np.eye(4)[a] + (1 - lam) * np.eye(4)[b]
+    for smoothing in (0.0, 0.2):
+        loss = losses.SparseCrossEntropy(num_classes=4, label_smoothing=smoothing)
+        expected = lam * float(loss(a, logits)) + (1 - lam) * float(loss(b, logits))
+        assert float(loss(mixed.astype("f4"), logits)) == pytest.approx(expected, rel=1e-5)
+
+    accuracy, cross_entropy = metrics.Accuracy(), metrics.CrossEntropy()
+    accuracy.update_state(mixed.astype("f4"), logits)  # larger shares: classes 0 and 3
+    assert float(accuracy.result()) == 1.0
+    accuracy.reset_state()
+    accuracy.update_state(b, logits)
+    assert float(accuracy.result()) == 0.0
+    cross_entropy.update_state(mixed.astype("f4"), logits)
+    expected = -(mixed * logits).sum(axis=1).mean()
+    assert float(cross_entropy.result()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_out_of_memory_is_one_line_with_the_smaller_batch_and_the_run_resumes(
+    tiny_cifar_archive, tmp_path, capsys
+):
+    class OutOfMemoryInEpoch2(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 1 and batch == 2:
+                raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    extra = [*QUICK_MODEL, "train.accumulation_steps=1"]
+    config = tiny_config(tiny_cifar_archive, tmp_path, "oom", epochs=2, extra=extra)
+    with pytest.raises(TrainingError) as raised:
+        experiment.start(config, None, argv=[], verbose=0, callbacks=[OutOfMemoryInEpoch2()])
+    run = tmp_path / "oom"
+    assert str(raised.value) == (
+        "out of memory training with train.batch_size 32: try --set train.batch_size=16 --set "
+        "train.accumulation_steps=2 in a new run (the same effective batch of 32, with about "
+        f"half the activation memory); {run} keeps its last completed epoch and resumes with "
+        f"python train.py --resume {run} where memory allows"
+    )
+    assert [r["epoch"] for r in read_history(run / "history.csv")] == [1]
+    assert train_cli.main(["--resume", str(run)]) == 0
+    assert [r["epoch"] for r in read_history(run / "history.csv")] == [1, 2]

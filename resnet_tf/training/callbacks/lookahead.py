@@ -14,6 +14,8 @@ from keras import ops
 class Lookahead(keras.callbacks.Callback):
     """Every `every` steps, and at the last step of each epoch: slow = decay * slow +
     (1 - decay) * weights, then weights = slow, for all float weights (BN statistics too).
+    Steps are weight updates (the optimizer's iterations): with gradient accumulation, the
+    batches between two updates change no weight, and nothing happens after them.
 
     decay = max_decay * (step / total_steps) ** 3, so the average only matters late in the run.
     Because the weights equal the average at every epoch end, the average needs no saving: a
@@ -28,6 +30,7 @@ class Lookahead(keras.callbacks.Callback):
         self.max_decay = float(max_decay)
 
     def on_train_begin(self, logs=None):
+        self.last_step = self._step()
         self.pairs = [
             (w, keras.Variable(ops.convert_to_tensor(w), trainable=False, name=f"slow_{w.name}"))
             for w in self.model.weights
@@ -37,8 +40,14 @@ class Lookahead(keras.callbacks.Callback):
     def decay(self, step: int) -> float:
         return self.max_decay * (min(step, self.total_steps) / self.total_steps) ** 3
 
+    def _step(self) -> int:
+        return int(ops.convert_to_numpy(self.model.optimizer.iterations))
+
     def on_train_batch_end(self, batch, logs=None):
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        step = self._step()
+        if step == self.last_step:  # a batch whose gradient was only accumulated
+            return
+        self.last_step = step
         if step % self.every and step % self.steps_per_epoch:
             return
         decay = self.decay(step)

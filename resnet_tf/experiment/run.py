@@ -1,10 +1,9 @@
 """One training run from start to finish: config -> data -> model -> training -> run folder ->
 test score.
 
-This is what `train.py` calls: `start` for a new run, `resume` to continue one. Each sets up the
-process once, loads the data, and hands the run to `_run`, which trains, writes metrics.json and
-scores best.keras on the test set through the evaluation stage. It prints what a user needs to
-follow the run and returns the metrics it wrote, so tests and notebooks can call it the same way.
+`start` makes a new run, `resume` continues one. Each sets up the process once, loads the data,
+and hands the run to `_run`, which trains, writes metrics.json and scores best.keras on the test
+set through the evaluation stage.
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ def start(
     )
     command = shlex.join(["python", *(argv if argv is not None else sys.argv)])
     write_config(paths, config, command)
-    _say(f"run folder: {paths.root}")
+    say(f"run folder: {paths.root}")
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
 
 
@@ -110,7 +109,7 @@ def resume(
     if not dist.is_chief:
         return _run_as_worker(config, paths, arrays, dist, callbacks, verbose, started)
     remove_temp_files(paths)
-    _say(f"resuming run folder: {paths.root}")
+    say(f"resuming run folder: {paths.root}")
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
 
 
@@ -134,7 +133,7 @@ def _run_as_worker(
     To resume, it starts from a copy of the run folder's resume files, so the run folder must
     be visible to every worker (a shared file system).
     """
-    _say(f"worker {dist.worker_index} of {dist.workers}: the chief writes the run folder")
+    say(f"worker {dist.worker_index} of {dist.workers}: the chief writes the run folder")
     tmp = Path(tempfile.mkdtemp(prefix=f"resnet_tf_worker{dist.worker_index}_"))
     try:
         paths = create_run_dir(tmp, "run", explicit_name=True)
@@ -160,26 +159,27 @@ def _run(
     steps_per_epoch = task.steps_per_epoch(splits)
     with dist.scope():
         model = task.build_model(splits)
-        task.compile_model(model, steps_per_epoch)
-    _say(
+        task.compile_model(model, task.updates_per_epoch(splits))
+    say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
+        + _accumulation_note(config.train)
     )
     if task.teacher is not None:
         distill = config.train.distill
-        _say(
+        say(
             f"distilling from {distill.teacher}: {task.teacher.name}, "
             f"{task.teacher.count_params():,} parameters (temperature {distill.temperature:g}, "
             f"alpha {distill.alpha:g})"
         )
     if dist.strategy is not None:
-        _say(f"distribution: {dist.describe(config.train.batch_size)}")
+        say(f"distribution: {dist.describe(config.train.batch_size)}")
     result = training.fit(
         task, model, splits, paths, callbacks=callbacks, verbose=verbose, dist=dist
     )
     if result.start_epoch:
-        _say(f"resumed after epoch {result.start_epoch}")
+        say(f"resumed after epoch {result.start_epoch}")
 
     metrics = _metrics_of(config, result)
     if not dist.is_chief:
@@ -259,8 +259,18 @@ def _report(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> None:
     lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
     if metrics.status == "interrupted":
         lines.append(f"  continue with: python train.py --resume {paths.root}")
-    _say("\n".join(lines))
+    say("\n".join(lines))
 
 
-def _say(text: str) -> None:
+def _accumulation_note(train) -> str:
+    if train.accumulation_steps == 1:
+        return ""
+    return (
+        f", a weight update every {train.accumulation_steps} (effective batch "
+        f"{train.accumulation_steps * train.batch_size:,})"
+    )
+
+
+def say(text: str) -> None:
+    """A line for the user, at once (runs are long and often logged to files)."""
     print(text, flush=True)

@@ -1,0 +1,11 @@
+"""One training run from start to finish: config -> data -> model -> training -> run folder ->
+test score (run.py), and one config over several seeds (seeds.py).
+
+This is what `train.py` calls. It prints what a user needs to follow a run and returns the
+metrics it wrote, so tests and notebooks can call it the same way.
+"""
+
+from resnet_tf.experiment.run import dry_run, resolve_config, resume, start
+from resnet_tf.experiment.seeds import run_seeds
+
+__all__ = ["dry_run", "resolve_config", "resume", "run_seeds", "start"]

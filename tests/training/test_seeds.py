@@ -1,0 +1,62 @@
+"""train.py --seeds: one config, several seeds, sibling run folders and their summary."""
+
+from __future__ import annotations
+
+import train as train_cli
+from resnet_tf.config import load_config
+from resnet_tf.runs.run_dir import SeedRuns
+from tests.helpers import REPO_ROOT
+from tests.helpers.tiny_runs import TINY_FAST
+
+
+def seeds_args(archive, out, seeds: str) -> list[str]:
+    sets = [*TINY_FAST, "train.epochs=1", "train.schedule.warmup_epochs=0.5"]
+    sets += ["train.batch_size=32", "train.test_tta=none"]
+    return [
+        *["--config", str(REPO_ROOT / "configs" / "fast.yaml")],
+        *["--data-dir", str(archive), "--output-dir", str(out), "--name", "fast"],
+        *["--seeds", seeds],
+        *[a for s in sets for a in ("--set", s)],
+    ]
+
+
+def test_seeds_run_into_sibling_folders_and_a_summary_and_a_rerun_keeps_them(
+    tiny_cifar_archive, tmp_path, capsys
+):
+    runs = SeedRuns(tmp_path, "fast")
+    assert train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, "3,5")) == 0
+    for seed in (3, 5):
+        assert load_config(runs.run(seed).config).runtime.seed == seed
+        assert runs.run(seed).best.is_file()
+    summary = runs.summary.read_text()
+    assert "| fast-s3 | 3 | 1 |" in summary and "| fast-s5 | 5 | 1 |" in summary
+    assert "| **mean +- std** |" in summary and "| **median (range)** |" in summary
+    assert runs.curves.stat().st_size > 10_000
+    capsys.readouterr()
+
+    # Again, with seed 5 interrupted (no metrics yet): 3 is kept as it is, 5 resumed (its
+    # epoch is done: only the test score is left), and the summary written anew.
+    before = runs.run(3).history.read_text()
+    runs.run(5).metrics.unlink()
+    runs.summary.unlink()
+    assert train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, "3,5")) == 0
+    out = capsys.readouterr().out
+    assert f"seed 3: {runs.run(3).root} has completed; kept" in out
+    assert f"resuming run folder: {runs.run(5).root}" in out
+    assert runs.run(3).history.read_text() == before
+    assert "| fast-s5 | 5 | 1 |" in runs.summary.read_text()
+
+
+def test_bad_seed_lists_and_a_clashing_seed_are_one_line(tiny_cifar_archive, tmp_path, capsys):
+    for seeds in ("0,0", "a,b", "-1", ""):
+        try:
+            code = train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, seeds))
+        except SystemExit as exc:  # argparse's usage error
+            code = exc.code
+        assert code == 2, seeds
+        assert "--seeds: expected distinct seeds >= 0" in capsys.readouterr().err
+    args = [*seeds_args(tiny_cifar_archive, tmp_path, "0,1"), "--set", "runtime.seed=4"]
+    assert train_cli.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --seeds sets runtime.seed for each run; drop --set runtime.seed=..."]
+    assert not list(tmp_path.iterdir())
