@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -28,6 +29,7 @@ from resnet_tf.models.summary import describe_model
 from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
 from resnet_tf.runs.run_dir import (
     RunPaths,
+    check_run_name,
     copy_resume_files,
     create_run_dir,
     default_run_name,
@@ -47,7 +49,8 @@ def resolve_config(
     output_dir: str | None = None,
     name: str | None = None,
 ) -> Config:
-    """The config file with `--set` overrides and the command line's path options applied."""
+    """The config file with `--set` overrides and the command line's path options applied; a
+    run name that could not be a folder's is refused here, before any work."""
     config = load_config(config_path, overrides)
     if data_dir is not None:
         config.data.path = data_dir
@@ -55,7 +58,18 @@ def resolve_config(
         config.output.root = output_dir
     if name is not None:
         config.output.name = name
+    if config.output.name is not None:
+        check_run_name(config.output.name)
     return config
+
+
+def pin_data_path(config: Config) -> Config:
+    """The config a new run records: `data.path` as an absolute path, so that resume and
+    evaluation find the data from any working directory."""
+    if config.data.path is None:
+        return config
+    path = os.path.abspath(Path(config.data.path).expanduser())
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
 
 
 def dry_run(config: Config) -> str:
@@ -75,7 +89,10 @@ def start(
 ) -> dict:
     """A new run in a new run folder; `started` (time.time()) is when the command began."""
     started = time.time() if started is None else started
+    if config.output.name is not None:
+        check_run_name(config.output.name)  # before the data loads, which can take minutes
     config = training.pin_saved_models(config)  # absolute paths, the teacher's checksum
+    config = pin_data_path(config)
     dist, arrays = _set_up_and_load(config)  # bad data fails before a folder exists
     ImageClassificationTask(config).check_saved_models()  # and so do unfitting saved models
     if not dist.is_chief:

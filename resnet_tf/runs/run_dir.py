@@ -111,8 +111,18 @@ class SeedRuns:
 
 
 def default_run_name(config_path: str | None, model_name: str) -> str:
-    stem = Path(config_path).stem if config_path else "run"
+    """<config name>-<model>-<date>-<time>; characters of the config's file name that a run name
+    may not hold (a space ...) become '-', so any file name gives a valid run name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(config_path).stem) if config_path else "run"
     return f"{stem}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run folder name that is not one plain file name of safe characters; called
+    before the data loads, so that a bad --name costs no time."""
+    if not re.fullmatch(r"[A-Za-z0-9._+=@-]+", name) or name in (".", ".."):
+        shown = repr(name) if len(name) <= 80 else repr(name[:77]) + "..."
+        raise RunDirError(f"run name {shown}: expected letters, digits and . _ - + = @ only")
 
 
 def create_run_dir(root: str | Path, name: str, *, explicit_name: bool) -> RunPaths:
@@ -121,8 +131,7 @@ def create_run_dir(root: str | Path, name: str, *, explicit_name: bool) -> RunPa
     An explicit name that exists is refused (the user may want --resume); an automatic name
     that exists (two runs in the same second) gets a numeric suffix.
     """
-    if not re.fullmatch(r"[A-Za-z0-9._+=@-]+", name) or name in (".", ".."):
-        raise RunDirError(f"run name {name!r}: expected letters, digits and . _ - + = @ only")
+    check_run_name(name)
     root = Path(root)
     candidate = root / name
     suffix = 2
