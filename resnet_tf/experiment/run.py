@@ -23,9 +23,15 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import DiskFullError, TrainingError
 from resnet_tf.models.summary import describe_model
-from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
+from resnet_tf.runs.records import (
+    RunMetrics,
+    finished_metrics,
+    read_config,
+    write_config,
+    write_metrics,
+)
 from resnet_tf.runs.run_dir import (
     RunPaths,
     copy_resume_files,
@@ -98,9 +104,21 @@ def resume(
     verbose: int | None = None,
     started: float | None = None,
 ) -> dict:
-    """Continue a run from its last completed epoch, with its own config."""
+    """Continue a run from its last completed epoch, with its own config.
+
+    A finished run (every epoch trained and best.keras scored) is left as it is: scoring it
+    again would only rewrite metrics.json and lose the original timings.
+    """
     started = time.time() if started is None else started
     paths = open_run_dir(run_dir)
+    finished = finished_metrics(paths)
+    if finished is not None:
+        say(
+            f"{paths.root} is already finished ({finished.epochs_completed}/"
+            f"{finished.epochs_planned} epochs, test accuracy {finished.test_accuracy:.2%}); "
+            "nothing to resume"
+        )
+        return finished.to_dict()
     config = read_config(paths)
     if data_dir is not None:
         config.data.path = data_dir
@@ -186,7 +204,7 @@ def _run(
         return metrics.to_dict()
     # Written before the test score too, so that a failure there cannot lose the training record.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
+    _write_metrics(paths, metrics)
     if result.status == "completed" and paths.best.exists():
         test_started = time.perf_counter()
         test = evaluation.score_checkpoint(
@@ -204,7 +222,7 @@ def _run(
         metrics.test_seconds = round(time.perf_counter() - test_started, 2)
     # The whole command: start-up, data loading, training and the test score.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
+    _write_metrics(paths, metrics)
     _report(paths, metrics, result)
     if result.status == "diverged":
         raise TrainingError(
@@ -213,6 +231,15 @@ def _run(
             f"a warm-up)"
         )
     return metrics.to_dict()
+
+
+def _write_metrics(paths: RunPaths, metrics: RunMetrics) -> None:
+    """metrics.json; a full disk is one line (the epochs are saved: resume writes the file)."""
+    try:
+        write_metrics(paths, metrics)
+    except DiskFullError as error:
+        advice = training.disk_full_advice(error, paths, metrics.epochs_completed)
+        raise TrainingError(advice) from None
 
 
 def _metrics_of(config: Config, result: TrainResult) -> RunMetrics:
