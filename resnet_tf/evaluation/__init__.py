@@ -31,6 +31,7 @@ from resnet_tf.evaluation.report import (
     write_report,
 )
 from resnet_tf.evaluation.tta import predict, tta_level
+from resnet_tf.startup import device_line
 
 __all__ = [
     "check_options",
@@ -63,11 +64,13 @@ def evaluate_checkpoint(
     check_report_folder(output_dir)
     normalization = sources.resolve_normalization(found, normalization)
     model = sources.load_checkpoint(found.path)
+    data = sources.load_images(data_dir, split, found.config)
+    print(device_line("evaluation"), flush=True)
     return evaluate_model(
         model,
         checkpoint=found.path,
         run_config=found.run.config if found.run is not None else None,
-        data=sources.load_images(data_dir, split, found.config),
+        data=data,
         split=split,
         normalization=normalization,
         output_dir=output_dir,

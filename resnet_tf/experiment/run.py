@@ -40,6 +40,7 @@ from resnet_tf.runs.run_dir import (
     open_run_dir,
     remove_temp_files,
 )
+from resnet_tf.startup import device_line
 from resnet_tf.training import ImageClassificationTask, TrainResult
 from resnet_tf.training.distribute import Distribution
 
@@ -178,6 +179,7 @@ def _run(
     with dist.scope():
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
+    say(device_line("training"))
     say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "

@@ -22,16 +22,18 @@ NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 
 
 def is_disk_full(error: BaseException) -> bool:
-    """True for an OSError of a full disk or quota; h5py and others keep only the words."""
-    if not isinstance(error, OSError):
-        return False
-    if error.errno in NO_SPACE_ERRNOS:
+    """True for an error of a full disk or quota: an OSError's errno, or the system's words
+    in the message of a library that kept only those (h5py, TensorFlow's file writers)."""
+    if getattr(error, "errno", None) in NO_SPACE_ERRNOS:
         return True
     return any(os.strerror(code) in str(error) for code in NO_SPACE_ERRNOS)
 
 
-def _no_space(path: Path, error: OSError) -> DiskFullError:
-    code = error.errno if error.errno in NO_SPACE_ERRNOS else errno.ENOSPC
+def disk_full_error(path: Path, error: BaseException) -> DiskFullError:
+    """The one-line error for `path`, which `error` (see is_disk_full) could not write."""
+    code = getattr(error, "errno", None)
+    if code not in NO_SPACE_ERRNOS:
+        code = errno.EDQUOT if os.strerror(errno.EDQUOT) in str(error) else errno.ENOSPC
     return DiskFullError(path, os.strerror(code).lower())
 
 
@@ -53,7 +55,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if is_disk_full(error):
-            raise _no_space(path, error) from None
+            raise disk_full_error(path, error) from None
         raise
 
 
@@ -69,7 +71,7 @@ def atomic_save(path: Path, save_to: Any) -> None:
     except BaseException as error:
         tmp.unlink(missing_ok=True)
         if is_disk_full(error):
-            raise _no_space(path, error) from None
+            raise disk_full_error(path, error) from None
         raise
 
 

@@ -20,6 +20,7 @@ from keras import ops
 from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
 from resnet_tf.errors import DiskFullError, TrainingError
+from resnet_tf.runs.files import disk_full_error, is_disk_full
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.callbacks import (
@@ -207,7 +208,10 @@ def fit(
             status = "interrupted"
         except DiskFullError as error:
             raise TrainingError(disk_full_advice(error, paths, saver.saved_epoch)) from None
-        except tf.errors.ResourceExhaustedError:
+        except tf.errors.ResourceExhaustedError as error:
+            if is_disk_full(error):  # TensorFlow's own writers (TensorBoard) say so this way
+                full = disk_full_error(paths.tensorboard, error)
+                raise TrainingError(disk_full_advice(full, paths, saver.saved_epoch)) from None
             raise TrainingError(out_of_memory_advice(config.train, paths)) from None
     if nan_stop.diverged_at is not None:
         status = "diverged"

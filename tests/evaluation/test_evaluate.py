@@ -29,6 +29,7 @@ from resnet_tf.data import (
 )
 from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
+from resnet_tf.startup import device_line
 from tests.helpers import REPO_ROOT, assert_one_error_line
 from tests.helpers.tiny_runs import child_env
 
@@ -149,6 +150,7 @@ def test_report_files_plots_and_summary(evaluated, run_dir):
     markdown = (eval_dir / "report.md").read_text()
     assert f"{report['top1_accuracy']:.2%}" in markdown and "with flip TTA" in markdown
     assert "top-1" in stdout and "with flip TTA" in stdout and str(eval_dir) in stdout
+    assert stdout.splitlines()[0] == device_line("evaluation")  # "no GPU found: ..." here
 
 
 def test_a_run_folder_alone_uses_its_best_checkpoint(run_dir, tiny_cifar_archive, tmp_path):

@@ -7,16 +7,18 @@ import shutil
 
 import keras
 import pytest
+import tensorflow as tf
 
 import train as train_cli
+from resnet_tf import experiment, startup
 from resnet_tf.errors import TrainingError
 from resnet_tf.experiment import run as run_module
 from resnet_tf.runs import files
 from resnet_tf.runs.history import read_history
 from resnet_tf.runs.records import RunMetrics
 from resnet_tf.runs.run_dir import RunPaths
-from tests.helpers import assert_one_error_line
-from tests.helpers.tiny_runs import QUICK_MODEL, tiny_run_args
+from tests.helpers import REPO_ROOT, assert_one_error_line
+from tests.helpers.tiny_runs import QUICK_MODEL, TINY_RUN, tiny_run_args
 
 
 def run_main(args, capsys) -> tuple[int, str, str]:
@@ -59,8 +61,36 @@ def test_a_full_disk_is_one_line_keeps_the_last_checkpoint_and_the_run_resumes(
     monkeypatch.undo()  # space freed
     status, stdout, _ = run_main(["--resume", str(run)], capsys)
     assert status == 0 and "resumed after epoch 1" in stdout
+    assert startup.device_line("training") in stdout.splitlines()  # "no GPU found: ..." here
     assert [r["epoch"] for r in read_history(run / "history.csv")] == [1, 2]
     assert "test_accuracy" in json.loads((run / "metrics.json").read_text())
+
+
+def test_tensorflows_own_full_disk_error_is_not_called_out_of_memory(
+    tiny_cifar_archive, tmp_path, capsys
+):
+    """TensorFlow reports ENOSPC as ResourceExhaustedError, as it does an out-of-memory."""
+
+    class TensorBoardOnAFullDisk(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                message = "tb/train/events.out.tfevents.1; No space left on device"
+                raise tf.errors.ResourceExhaustedError(None, None, message)
+
+    config = experiment.resolve_config(
+        str(REPO_ROOT / "configs" / "quick.yaml"),
+        [*TINY_RUN, "train.epochs=2", *QUICK_MODEL],
+        str(tiny_cifar_archive),
+        str(tmp_path),
+        "tb",
+    )
+    with pytest.raises(TrainingError) as raised:
+        experiment.start(config, None, argv=[], verbose=0, callbacks=[TensorBoardOnAFullDisk()])
+    run = tmp_path / "tb"
+    assert str(raised.value) == (
+        f"{run / 'tb'}: cannot write: no space left on device; {run / 'checkpoints' / 'last.keras'}"
+        f" (epoch 2) is intact: free some space, then continue with python train.py --resume {run}"
+    )
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
