@@ -9,8 +9,9 @@ TensorFlow loads and lists its devices, stderr goes through a pipe and only the 
 level keeps are passed on, at once (a crash still shows its words).
 
 TF_CPP_MIN_LOG_LEVEL set by the user is respected (0 shows everything, 2 hides info and
-warnings, 3 errors too); unset, it becomes 2 and the errors that only mean "no GPU here" are
-dropped as well: `device_line` says that in a line of ours.
+warnings, 3 errors too); unset, it becomes 2 and the start-up errors that ask nothing of the
+user ("no GPU here", a CUDA plugin registered twice) are dropped as well: `device_line` says
+where work runs in a line of ours.
 
 This module imports nothing heavy at import time, so the package runs it before TensorFlow.
 """
@@ -30,7 +31,8 @@ DEFAULT_LOG_LEVEL = 2
 _LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ [^\]\s]+:\d+\] ")
 _ABSL_NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called"
 _SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
-# What TensorFlow logs as errors on any machine without a (usable) CUDA GPU.
+# Errors TensorFlow logs at start-up that ask nothing of the user: no (usable) CUDA GPU, or a
+# CUDA plugin registered twice.
 _NO_GPU_ERRORS = (b"failed call to cuInit", b"Unable to register cu", b"cuda drivers")
 
 

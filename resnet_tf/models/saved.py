@@ -75,11 +75,14 @@ def _inspect_archive(path: Path) -> None:
             if info.file_size > MAX_CONFIG_BYTES:
                 raise refuse(f"{CONFIG_FILE} is {info.file_size:,} bytes; a model's is far smaller")
             config = json.loads(archive.read(CONFIG_FILE))
+        code = _holds_python_code(config)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         raise refuse(f"damaged archive ({first_line(error)})") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise refuse(f"{CONFIG_FILE} is not valid JSON") from None
-    if _holds_python_code(config):
+    except RecursionError:
+        raise refuse(f"{CONFIG_FILE} is nested too deeply for a model config") from None
+    if code:
         raise refuse("contains a Lambda layer or Python function (arbitrary code)")
 
 

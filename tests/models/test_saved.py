@@ -60,6 +60,8 @@ def crafted(saved: Path, kind: str) -> Path:
             "config": {"code": "print('pwned')", "defaults": None, "closure": None},
         }
         rewrite(good, target, config)
+    elif kind == "deep_json":
+        rewrite(good, target, "[" * 100_000 + "]" * 100_000)
     elif kind == "bad_json":
         rewrite(good, target, "{not json")
     elif kind == "no_config":
@@ -79,6 +81,7 @@ def crafted(saved: Path, kind: str) -> Path:
         ("unknown_class", "unknown layer class 'keras.layers.EvilLayer'"),
         ("foreign_module", "unknown layer class 'system'"),
         ("bad_json", "config.json is not valid JSON"),
+        ("deep_json", "config.json is nested too deeply for a model config"),
         ("no_config", "not a .keras model archive (no config.json inside)"),
         ("no_weights", "no weights inside (expected model.weights.h5 or model.weights.npz)"),
     ],
