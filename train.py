@@ -13,7 +13,6 @@ TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}}' \
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -96,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()  # before TensorFlow loads: metrics.json reports the whole session
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from resnet_tf import experiment
     from resnet_tf.errors import ResnetTfError

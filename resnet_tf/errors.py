@@ -22,6 +22,18 @@ class RunDirError(ResnetTfError):
     """A run folder that cannot be created, or is not a (finished) run folder."""
 
 
+class DiskFullError(RunDirError):
+    """A file that could not be written: no space left on the device, or over the disk quota.
+
+    `path` is the file, `reason` the system's words; the file's previous version is intact.
+    """
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: cannot write: {reason}")
+        self.path = path
+        self.reason = reason
+
+
 class TrainingError(ResnetTfError):
     """Training cannot start or go on (divergence, an unusable checkpoint, a runtime setting)."""
 

@@ -24,9 +24,15 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import DiskFullError, TrainingError
 from resnet_tf.models.summary import describe_model
-from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
+from resnet_tf.runs.records import (
+    RunMetrics,
+    finished_metrics,
+    read_config,
+    write_config,
+    write_metrics,
+)
 from resnet_tf.runs.run_dir import (
     RunPaths,
     check_run_name,
@@ -36,6 +42,7 @@ from resnet_tf.runs.run_dir import (
     open_run_dir,
     remove_temp_files,
 )
+from resnet_tf.startup import device_line
 from resnet_tf.training import ImageClassificationTask, TrainResult
 from resnet_tf.training.distribute import Distribution
 
@@ -115,9 +122,21 @@ def resume(
     verbose: int | None = None,
     started: float | None = None,
 ) -> dict:
-    """Continue a run from its last completed epoch, with its own config."""
+    """Continue a run from its last completed epoch, with its own config.
+
+    A finished run (every epoch trained and best.keras scored) is left as it is: scoring it
+    again would only rewrite metrics.json and lose the original timings.
+    """
     started = time.time() if started is None else started
     paths = open_run_dir(run_dir)
+    finished = finished_metrics(paths)
+    if finished is not None:
+        say(
+            f"{paths.root} is already finished ({finished.epochs_completed}/"
+            f"{finished.epochs_planned} epochs, test accuracy {finished.test_accuracy:.2%}); "
+            "nothing to resume"
+        )
+        return finished.to_dict()
     config = read_config(paths)
     if data_dir is not None:
         config.data.path = data_dir
@@ -177,6 +196,7 @@ def _run(
     with dist.scope():
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
+    say(device_line("training"))
     say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
@@ -203,7 +223,7 @@ def _run(
         return metrics.to_dict()
     # Written before the test score too, so that a failure there cannot lose the training record.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
+    _write_metrics(paths, metrics)
     if result.status == "completed" and paths.best.exists():
         test_started = time.perf_counter()
         test = evaluation.score_checkpoint(
@@ -221,7 +241,7 @@ def _run(
         metrics.test_seconds = round(time.perf_counter() - test_started, 2)
     # The whole command: start-up, data loading, training and the test score.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
+    _write_metrics(paths, metrics)
     _report(paths, metrics, result)
     if result.status == "diverged":
         raise TrainingError(
@@ -230,6 +250,15 @@ def _run(
             f"a warm-up)"
         )
     return metrics.to_dict()
+
+
+def _write_metrics(paths: RunPaths, metrics: RunMetrics) -> None:
+    """metrics.json; a full disk is one line (the epochs are saved: resume writes the file)."""
+    try:
+        write_metrics(paths, metrics)
+    except DiskFullError as error:
+        advice = training.disk_full_advice(error, paths, metrics.epochs_completed)
+        raise TrainingError(advice) from None
 
 
 def _metrics_of(config: Config, result: TrainResult) -> RunMetrics:

@@ -19,7 +19,8 @@ from keras import ops
 
 from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import DiskFullError, TrainingError
+from resnet_tf.runs.files import disk_full_error, is_disk_full
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.callbacks import (
@@ -98,6 +99,18 @@ def out_of_memory_advice(train: TrainConfig, paths: RunPaths) -> str:
     )
 
 
+def disk_full_advice(error: DiskFullError, paths: RunPaths, saved_epoch: int) -> str:
+    """One line for a file the run could not write: which, what is safe, how to go on."""
+    if saved_epoch:
+        safe = f"{paths.last} (epoch {saved_epoch}) is intact"
+    else:
+        safe = "no epoch was saved yet"
+    return (
+        f"{error}; {safe}: free some space, then continue with "
+        f"python train.py --resume {paths.root}"
+    )
+
+
 def _logs_as_vectors(step):
     """Wrap a train/test step so each log is a 1-vector, which Keras can average over workers."""
 
@@ -131,6 +144,7 @@ def fit(
             swap_average(model)  # the checkpoint's model is the average: train on the raw
     has_validation = len(splits.x_val) > 0
     nan_stop = StopOnNonFiniteLoss(completed_epochs=start_epoch)
+    saver = CheckpointSaver(paths, rows, has_validation)
     all_callbacks = [
         nan_stop,
         HistoryWriter(
@@ -139,7 +153,7 @@ def fit(
             train_images=steps_per_epoch * config.train.batch_size,
             skip_epoch=lambda: nan_stop.diverged_at is not None,
         ),
-        CheckpointSaver(paths, rows, has_validation),
+        saver,
         LivePlot(paths.plot, rows, title=f"{config.model.name} - {paths.root.name}"),
     ]
     if dist.is_chief:
@@ -192,7 +206,12 @@ def fit(
             )
         except KeyboardInterrupt:
             status = "interrupted"
-        except tf.errors.ResourceExhaustedError:
+        except DiskFullError as error:
+            raise TrainingError(disk_full_advice(error, paths, saver.saved_epoch)) from None
+        except tf.errors.ResourceExhaustedError as error:
+            if is_disk_full(error):  # TensorFlow's own writers (TensorBoard) say so this way
+                full = disk_full_error(paths.tensorboard, error)
+                raise TrainingError(disk_full_advice(full, paths, saver.saved_epoch)) from None
             raise TrainingError(out_of_memory_advice(config.train, paths)) from None
     if nan_stop.diverged_at is not None:
         status = "diverged"

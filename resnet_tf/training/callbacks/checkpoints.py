@@ -26,6 +26,8 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.best = max(
             (r["val_accuracy"] for r in rows if math.isfinite(r["val_accuracy"])), default=-math.inf
         )
+        # The epoch last.keras holds: what a run stopped by a failed write resumes after.
+        self.saved_epoch = rows[-1]["epoch"] if rows else 0
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.rows or self.rows[-1]["epoch"] != epoch + 1:
@@ -35,3 +37,4 @@ class CheckpointSaver(keras.callbacks.Callback):
             self.best = score
             atomic_save(self.paths.best, self.model.save)
         atomic_save(self.paths.last, self.model.save)
+        self.saved_epoch = epoch + 1
