@@ -47,7 +47,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--name", help="run folder name (default: <config>-<model>-<time>)")
     parser.add_argument("--output-dir", help="where run folders go (overrides output.root)")
     parser.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue a run from its last completed epoch"
+        "--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint"
     )
     parser.add_argument(
         "--seeds",
@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except experiment.RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
+        print(stop, file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside training (loading, testing): nothing to save
+        print("interrupted by Ctrl-C", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -98,7 +99,8 @@ def resume(
     verbose: int | None = None,
     started: float | None = None,
 ) -> dict:
-    """Continue a run from its last completed epoch, with its own config."""
+    """Continue a run from its last checkpoint (an epoch's end or inside an epoch), with its
+    own config."""
     started = time.time() if started is None else started
     paths = open_run_dir(run_dir)
     config = read_config(paths)
@@ -178,7 +180,12 @@ def _run(
     result = training.fit(
         task, model, splits, paths, callbacks=callbacks, verbose=verbose, dist=dist
     )
-    if result.start_epoch:
+    if result.start_step:
+        say(
+            f"resumed in epoch {result.start_epoch + 1} after step {result.start_step} of "
+            f"{task.updates_per_epoch(splits)}"
+        )
+    elif result.start_epoch:
         say(f"resumed after epoch {result.start_epoch}")
 
     metrics = _metrics_of(config, result)
@@ -206,6 +213,8 @@ def _run(
     metrics.command_wall_seconds = round(time.time() - started, 1)
     write_metrics(paths, metrics)
     _report(paths, metrics, result)
+    if result.status == "interrupted":
+        raise RunInterrupted(result, paths)
     if result.status == "diverged":
         raise TrainingError(
             f"the loss became NaN/inf in epoch {result.diverged_at}; stopped. The checkpoints of "
@@ -213,6 +222,24 @@ def _run(
             f"a warm-up)"
         )
     return metrics.to_dict()
+
+
+class RunInterrupted(Exception):
+    """Training stopped on a signal, its run folder ready for --resume (not an error: the
+    command exits 128 + the signal's number, 143 for SIGTERM and 130 for Ctrl-C)."""
+
+    def __init__(self, result: TrainResult, paths: RunPaths):
+        name = result.interrupted_by or "SIGINT"
+        self.exit_code = 128 + signal.Signals[name].value
+        said = "Ctrl-C" if name == "SIGINT" else name
+        if result.stopped_at is not None:
+            epoch, step = result.stopped_at
+            where = f"at epoch {epoch} step {step}"
+        else:  # stopped at once: the last checkpoint is where it continues
+            where = f"in epoch {len(result.rows) + 1} (unsaved: from its last checkpoint)"
+        super().__init__(
+            f"interrupted by {said} {where}; continue with: python train.py --resume {paths.root}"
+        )
 
 
 def _metrics_of(config: Config, result: TrainResult) -> RunMetrics:
@@ -257,8 +284,6 @@ def _report(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> None:
             + (f" (with {metrics.test_tta} TTA)" if metrics.test_tta != "none" else "")
         )
     lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
-    if metrics.status == "interrupted":
-        lines.append(f"  continue with: python train.py --resume {paths.root}")
     say("\n".join(lines))
 
 

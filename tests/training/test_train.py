@@ -208,10 +208,12 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
 
     assert run("whole", [])["status"] == "completed"
     capsys.readouterr()
-    interrupted = run("broken", [CtrlCAfterFirstEpoch()])
+    with pytest.raises(experiment.RunInterrupted) as stopped:
+        run("broken", [CtrlCAfterFirstEpoch()])
+    assert stopped.value.exit_code == 130 and "python train.py --resume" in str(stopped.value)
+    interrupted = json.loads((tmp_path / "broken" / "metrics.json").read_text())
     assert interrupted["status"] == "interrupted" and interrupted["epochs_completed"] == 1
     out = capsys.readouterr().out
-    assert "python train.py --resume" in out
     assert "distilling from " + str(teacher.resolve()) + ": bottleneck_teacher" in out
     assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
 
