@@ -60,3 +60,25 @@ def test_bad_seed_lists_and_a_clashing_seed_are_one_line(tiny_cifar_archive, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --seeds sets runtime.seed for each run; drop --set runtime.seed=..."]
     assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monkeypatch, capsys):
+    """SIGTERM or Ctrl-C in one seed's run stops the command there (exit 143 or 130), rather
+    than going on to the next seed."""
+    from resnet_tf.experiment import RunInterrupted, seeds
+    from resnet_tf.training import TrainResult
+
+    started = []
+
+    def interrupted_start(config, config_path, argv=None):
+        started.append(config.runtime.seed)
+        result = TrainResult([], "interrupted", 1.0, 0, interrupted_by="SIGTERM", stopped_at=(1, 2))
+        raise RunInterrupted(result, SeedRuns(tmp_path, "fast").run(config.runtime.seed))
+
+    monkeypatch.setattr(seeds, "start", interrupted_start)
+    assert train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, "3,5")) == 143
+    assert started == [3]
+    assert capsys.readouterr().err.strip() == (
+        "interrupted by SIGTERM at epoch 1 step 2; continue with: python train.py --resume "
+        f"{tmp_path / 'fast-s3'}"
+    )

@@ -9,8 +9,8 @@ epoch-end checkpoints follow at once) and not after a non-finite loss. The file 
 model saved as last.keras is (with an EMA: the average in the model, the raw weights in the
 optimizer, whose step counter says how far the run got) plus one small JSON entry, the epoch's
 progress: batches done, training seconds so far and the running metric states, so that the
-resumed epoch's history row covers the whole epoch. It is deleted once the epoch's last.keras
-supersedes it.
+resumed epoch's history row covers the whole epoch. CheckpointSaver deletes it once the epoch's
+last.keras supersedes it.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class MidEpochCheckpoint(keras.callbacks.Callback):
     """Saves the state inside an epoch when `every_minutes` (0: never) have passed since the
     last save, or a stop signal came (`stop_signal`, set by catch_stop_signals); after a stop
     signal's save it raises TrainingStopped. Goes last among the callbacks, so that the others
-    have seen the batch and the epoch-end checkpoints are written before it deletes its file.
+    have seen the batch (and the epoch) before it saves or stops.
 
     `resumed`: the progress a run resumed from, whose epoch's metric states and seconds are
     restored, and whose batches done come before Keras' batch numbers in that epoch.
@@ -163,9 +163,7 @@ class MidEpochCheckpoint(keras.callbacks.Callback):
             raise TrainingStopped(self.stop_signal, self.epoch + 1, done // self.accumulation_steps)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.last_save = self.clock()
-        if self.sound():  # last.keras now holds this epoch
-            self.path.unlink(missing_ok=True)
+        self.last_save = self.clock()  # the epoch's checkpoints (which delete this one)
         if self.stop_signal is not None and epoch + 1 < self.final_epoch:
             raise TrainingStopped(self.stop_signal, epoch + 2, 0)
 
