@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from resnet_tf import experiment
-    from resnet_tf.errors import ResnetTfError
+    from resnet_tf.errors import ResnetTfError, RunInterrupted
 
     try:
         if args.worker_index is not None:
@@ -128,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         experiment.start(config, args.config, argv=["train.py", *argv], started=started)
         return 0
+    except RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
+        print(stop, file=sys.stderr)
+        return stop.exit_code
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except experiment.RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
-        print(stop, file=sys.stderr)
-        return stop.exit_code
     except KeyboardInterrupt:  # Ctrl-C outside training (loading, testing): nothing to save
         print("interrupted by Ctrl-C", file=sys.stderr)
         return 130

@@ -12,7 +12,6 @@ import dataclasses
 import math
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.models.summary import describe_model
 from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
 from resnet_tf.runs.run_dir import (
@@ -213,8 +212,9 @@ def _run(
     metrics.command_wall_seconds = round(time.time() - started, 1)
     write_metrics(paths, metrics)
     _report(paths, metrics, result)
-    if result.status == "interrupted":
-        raise RunInterrupted(result, paths)
+    if result.interruption is not None:
+        stop = result.interruption
+        raise RunInterrupted(stop.signal_name, stop.exit_code, stop.where, str(paths.root))
     if result.status == "diverged":
         raise TrainingError(
             f"the loss became NaN/inf in epoch {result.diverged_at}; stopped. The checkpoints of "
@@ -222,24 +222,6 @@ def _run(
             f"a warm-up)"
         )
     return metrics.to_dict()
-
-
-class RunInterrupted(Exception):
-    """Training stopped on a signal, its run folder ready for --resume (not an error: the
-    command exits 128 + the signal's number, 143 for SIGTERM and 130 for Ctrl-C)."""
-
-    def __init__(self, result: TrainResult, paths: RunPaths):
-        name = result.interrupted_by or "SIGINT"
-        self.exit_code = 128 + signal.Signals[name].value
-        said = "Ctrl-C" if name == "SIGINT" else name
-        if result.stopped_at is not None:
-            epoch, step = result.stopped_at
-            where = f"at epoch {epoch} step {step}"
-        else:  # stopped at once: the last checkpoint is where it continues
-            where = f"in epoch {len(result.rows) + 1} (unsaved: from its last checkpoint)"
-        super().__init__(
-            f"interrupted by {said} {where}; continue with: python train.py --resume {paths.root}"
-        )
 
 
 def _metrics_of(config: Config, result: TrainResult) -> RunMetrics:

@@ -20,7 +20,7 @@ from keras import ops
 
 from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
 from resnet_tf.training.callbacks import (
@@ -34,12 +34,7 @@ from resnet_tf.training.callbacks import (
     StopOnNonFiniteLoss,
 )
 from resnet_tf.training.callbacks.ema import swap_average
-from resnet_tf.training.callbacks.mid_epoch import (
-    EpochProgress,
-    TrainingStopped,
-    catch_stop_signals,
-    read_progress,
-)
+from resnet_tf.training.callbacks.mid_epoch import EpochProgress, catch_stop_signals, read_progress
 from resnet_tf.training.distribute import Distribution, shard_by_data
 from resnet_tf.training.task import ImageClassificationTask
 
@@ -52,10 +47,7 @@ class TrainResult:
     start_epoch: int
     diverged_at: int | None = None
     start_step: int = 0  # weight updates of epoch start_epoch + 1 done before this session
-    # An interrupted run: the signal (SIGTERM or SIGINT), and the 1-based epoch and the weight
-    # updates done in it where training stopped after saving (None: stopped unsaved).
-    interrupted_by: str | None = None
-    stopped_at: tuple[int, int] | None = None
+    interruption: RunInterrupted | None = None  # what stopped an interrupted run, and where
 
 
 @dataclass
@@ -285,13 +277,11 @@ def fit(
                     first += 1
                 if first < config.train.epochs and not getattr(model, "stop_training", False):
                     train_epochs(first, config.train.epochs, 0)
-        except TrainingStopped as stop:
-            result.status = "interrupted"
-            result.interrupted_by = stop.signal_name
-            result.stopped_at = (stop.epoch, stop.step)
-        except KeyboardInterrupt:
-            result.status = "interrupted"
-            result.interrupted_by = "SIGINT"
+        except RunInterrupted as stop:
+            result.status, result.interruption = "interrupted", stop
+        except KeyboardInterrupt:  # straight into training: the last checkpoint is the place
+            where = f"in epoch {len(rows) + 1} (unsaved: from its last checkpoint)"
+            result.status, result.interruption = "interrupted", RunInterrupted("SIGINT", 130, where)
         except tf.errors.ResourceExhaustedError:
             raise TrainingError(out_of_memory_advice(config.train, paths)) from None
     if nan_stop.diverged_at is not None:

@@ -65,15 +65,15 @@ def test_bad_seed_lists_and_a_clashing_seed_are_one_line(tiny_cifar_archive, tmp
 def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monkeypatch, capsys):
     """SIGTERM or Ctrl-C in one seed's run stops the command there (exit 143 or 130), rather
     than going on to the next seed."""
-    from resnet_tf.experiment import RunInterrupted, seeds
-    from resnet_tf.training import TrainResult
+    from resnet_tf.errors import RunInterrupted
+    from resnet_tf.experiment import seeds
 
     started = []
 
     def interrupted_start(config, config_path, argv=None):
         started.append(config.runtime.seed)
-        result = TrainResult([], "interrupted", 1.0, 0, interrupted_by="SIGTERM", stopped_at=(1, 2))
-        raise RunInterrupted(result, SeedRuns(tmp_path, "fast").run(config.runtime.seed))
+        run = SeedRuns(tmp_path, "fast").run(config.runtime.seed).root
+        raise RunInterrupted("SIGTERM", 143, "at epoch 1 step 2", str(run))
 
     monkeypatch.setattr(seeds, "start", interrupted_start)
     assert train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, "3,5")) == 143

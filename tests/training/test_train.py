@@ -18,7 +18,7 @@ import tensorflow as tf
 import train as train_cli
 from resnet_tf import evaluation, experiment, training
 from resnet_tf.config import load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
 from resnet_tf.training import losses, metrics, schedules
@@ -208,7 +208,7 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
 
     assert run("whole", [])["status"] == "completed"
     capsys.readouterr()
-    with pytest.raises(experiment.RunInterrupted) as stopped:
+    with pytest.raises(RunInterrupted) as stopped:
         run("broken", [CtrlCAfterFirstEpoch()])
     assert stopped.value.exit_code == 130 and "python train.py --resume" in str(stopped.value)
     interrupted = json.loads((tmp_path / "broken" / "metrics.json").read_text())

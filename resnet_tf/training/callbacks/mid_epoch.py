@@ -30,7 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.runs.files import atomic_save
 from resnet_tf.training.callbacks.ema import swap_average
 
@@ -48,17 +48,6 @@ class EpochProgress:
     batches_done: int  # batches of `epoch` trained
     train_seconds: float  # training time of `epoch` so far
     metrics: dict[str, list | float]  # the running metric states, by variable path
-
-
-class TrainingStopped(Exception):
-    """Raised from a callback after the state was saved on a stop signal: ends fit() at once,
-    before any epoch-end work for an unfinished epoch."""
-
-    def __init__(self, signal_name: str, epoch: int, step: int):
-        super().__init__(f"{signal_name} at epoch {epoch} step {step}")
-        self.signal_name = signal_name
-        self.epoch = epoch  # 1-based, the epoch training stopped in
-        self.step = step  # weight updates done in it
 
 
 def save_mid_epoch(model: keras.Model, path: Path, progress: EpochProgress, ema: bool) -> None:
@@ -100,7 +89,7 @@ def read_progress(path: Path) -> EpochProgress:
 class MidEpochCheckpoint(keras.callbacks.Callback):
     """Saves the state inside an epoch when `every_minutes` (0: never) have passed since the
     last save, or a stop signal came (`stop_signal`, set by catch_stop_signals); after a stop
-    signal's save it raises TrainingStopped. Goes last among the callbacks, so that the others
+    signal's save it raises RunInterrupted. Goes last among the callbacks, so that the others
     have seen the batch (and the epoch) before it saves or stops.
 
     `resumed`: the progress a run resumed from, whose epoch's metric states and seconds are
@@ -160,12 +149,17 @@ class MidEpochCheckpoint(keras.callbacks.Callback):
             return
         self._save(done)
         if self.stop_signal is not None:
-            raise TrainingStopped(self.stop_signal, self.epoch + 1, done // self.accumulation_steps)
+            self._stop(self.epoch + 1, done // self.accumulation_steps)
 
     def on_epoch_end(self, epoch, logs=None):
         self.last_save = self.clock()  # the epoch's checkpoints (which delete this one)
         if self.stop_signal is not None and epoch + 1 < self.final_epoch:
-            raise TrainingStopped(self.stop_signal, epoch + 2, 0)
+            self._stop(epoch + 2, 0)
+
+    def _stop(self, epoch: int, step: int) -> None:
+        """End fit() at once, before any epoch-end work for an unfinished epoch."""
+        code = 128 + signal.Signals[self.stop_signal].value
+        raise RunInterrupted(self.stop_signal, code, f"at epoch {epoch} step {step}")
 
     def _can_save(self, done: int) -> bool:
         if done % self.accumulation_steps or done >= self.batches_per_epoch or not self.sound():
