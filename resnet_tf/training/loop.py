@@ -284,8 +284,8 @@ def fit(
             result.status, result.interruption = "interrupted", RunInterrupted("SIGINT", 130, where)
         except tf.errors.ResourceExhaustedError:
             raise TrainingError(out_of_memory_advice(config.train, paths)) from None
-    if nan_stop.diverged_at is not None:
-        result.status = "diverged"
+    if nan_stop.diverged_at is not None:  # a stop signal there changes nothing: not resumable
+        result.status, result.interruption = "diverged", None
         result.diverged_at = nan_stop.diverged_at
     result.wall_seconds = time.perf_counter() - started
     return result

@@ -205,7 +205,9 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
     if checkpoint is None or threading.current_thread() is not threading.main_thread():
         yield
         return
+    # None: a handler not set from Python; the default one stands in for it.
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous = {s: signal.SIG_DFL if h is None else h for s, h in previous.items()}
 
     def request_stop(signum, frame):
         checkpoint.stop_signal = signal.Signals(signum).name
@@ -220,7 +222,7 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
         yield
     finally:
         for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+            signal.signal(s, handler)
 
 
 def _tell(text: str) -> None:
