@@ -6,6 +6,9 @@ outputs/<run>/
     metrics.json             how the run went: validation and test accuracy, timing
     checkpoints/best.keras   best validation accuracy so far
     checkpoints/last.keras   end of the last completed epoch (what --resume starts from)
+    checkpoints/mid_epoch.keras  a point inside the epoch after it, saved every
+                             train.checkpoint_every_minutes and on SIGTERM/Ctrl-C (--resume starts
+                             from it when it is further on); deleted at the next epoch's end
     plots/accuracy_loss.png  redrawn after every epoch
     tb/                      TensorBoard logs
     eval/                    evaluate.py's report of best.keras (report.json, report.md, figures)
@@ -58,6 +61,10 @@ class RunPaths:
         return self.checkpoints / "last.keras"
 
     @property
+    def mid_epoch(self) -> Path:
+        return self.checkpoints / "mid_epoch.keras"
+
+    @property
     def plot(self) -> Path:
         return self.root / "plots" / "accuracy_loss.png"
 
@@ -83,8 +90,8 @@ class RunPaths:
 
     @property
     def resume_files(self) -> tuple[Path, ...]:
-        """What --resume reads besides config.yaml: the last checkpoint and the history."""
-        return (self.last, self.history)
+        """What --resume reads besides config.yaml: the checkpoints and the history."""
+        return (self.last, self.mid_epoch, self.history)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ A run goes: `runtime.set_up(config)` once, then `ImageClassificationTask(config)
 compiles the model and its datasets, then `fit(...)` trains it into a run folder.
 """
 
-from resnet_tf.training.loop import TrainResult, disk_full_advice, fit
+from resnet_tf.training.advice import disk_full_advice
+from resnet_tf.training.loop import TrainResult, fit
 from resnet_tf.training.runtime import set_up
 from resnet_tf.training.saved_models import check_teacher_unchanged, pin_saved_models
 from resnet_tf.training.task import ImageClassificationTask

@@ -1,7 +1,8 @@
 """checkpoints/best.keras and checkpoints/last.keras after each recorded epoch.
 
 Written after history.csv and best before last, so that a crash at any point leaves files that
---resume can reconcile (the epoch comes from last.keras; rows past it are dropped).
+--resume can reconcile (the epoch comes from last.keras; rows past it are dropped). Then the
+epoch's mid-epoch checkpoint goes: last.keras is further on (resume would ignore it anyway).
 """
 
 from __future__ import annotations
@@ -38,3 +39,4 @@ class CheckpointSaver(keras.callbacks.Callback):
             atomic_save(self.paths.best, self.model.save)
         atomic_save(self.paths.last, self.model.save)
         self.saved_epoch = epoch + 1
+        self.paths.mid_epoch.unlink(missing_ok=True)  # last.keras is further on
