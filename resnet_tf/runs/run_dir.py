@@ -140,20 +140,20 @@ def create_run_dir(root: str | Path, name: str, *, explicit_name: bool) -> RunPa
     """
     check_run_name(name)
     root = Path(root)
-    candidate = root / name
-    suffix = 2
-    while candidate.exists():
-        if explicit_name:
-            raise RunDirError(
-                f"{candidate}: run folder exists; choose another --name, or continue it with "
-                f"`python train.py --resume {candidate}`"
-            )
-        candidate = root / f"{name}-{suffix}"
-        suffix += 1
-    try:
-        candidate.mkdir(parents=True)
-    except OSError as exc:
-        raise RunDirError(f"{candidate}: cannot create run folder: {exc.strerror}") from None
+    candidate, suffix = root / name, 2
+    while True:
+        try:
+            candidate.mkdir(parents=True)  # atomic: of two runs racing for a name, one wins
+            break
+        except FileExistsError:
+            if explicit_name:
+                raise RunDirError(
+                    f"{candidate}: run folder exists; choose another --name, or continue it "
+                    f"with `python train.py --resume {candidate}`"
+                ) from None
+            candidate, suffix = root / f"{name}-{suffix}", suffix + 1
+        except OSError as exc:
+            raise RunDirError(f"{candidate}: cannot create run folder: {exc.strerror}") from None
     paths = RunPaths(candidate)
     paths.checkpoints.mkdir()
     paths.plot.parent.mkdir()

@@ -12,7 +12,7 @@ import tensorflow as tf
 import train as train_cli
 from resnet_tf import experiment, startup
 from resnet_tf.errors import TrainingError
-from resnet_tf.experiment import run as run_module
+from resnet_tf.experiment.outcome import write_run_metrics
 from resnet_tf.runs import files
 from resnet_tf.runs.history import read_history
 from resnet_tf.runs.records import RunMetrics
@@ -104,7 +104,7 @@ def test_a_full_disk_writing_metrics_is_one_line(code, tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "fsync", full_disk)
     metrics = RunMetrics("completed", "resnet20", 3, 3, 0.5, 3, 0.5, 0.6, 9.0, 9.0, 1.0)
     with pytest.raises(TrainingError) as raised:
-        run_module._write_metrics(paths, metrics)
+        write_run_metrics(paths, metrics)
     assert str(raised.value) == (
         f"{paths.metrics}: cannot write: {os.strerror(code).lower()}; {paths.last} (epoch 3) is "
         f"intact: free some space, then continue with python train.py --resume {paths.root}"

@@ -215,6 +215,13 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     assert interrupted["status"] == "interrupted" and interrupted["epochs_completed"] == 1
     out = capsys.readouterr().out
     assert "distilling from " + str(teacher.resolve()) + ": bottleneck_teacher" in out
+    # Resume refuses a changed teacher (and goes on once it is back).
+    original = teacher.read_bytes()
+    save_bottleneck_teacher(teacher, widths=(4, 8))  # another model in the teacher's file
+    assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "changed since the run started" in error[0], error
+    teacher.write_bytes(original)
     assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
 
     unbroken, resumed = (tmp_path / name for name in ("whole", "broken"))
@@ -236,11 +243,6 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     assert recorded.teacher_sha256 == hashlib.sha256(teacher.read_bytes()).hexdigest()
     fresh = build_model("fastnet_relu", width_multiplier=0.25)
     assert [w.path for w in whole.weights] == [w.path for w in fresh.weights]
-    capsys.readouterr()
-    save_bottleneck_teacher(teacher, widths=(4, 8))  # another model in the teacher's file
-    assert train_cli.main(["--resume", str(resumed)]) == 1
-    error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "changed since the run started" in error[0], error
 
 
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
