@@ -13,7 +13,6 @@ eval-<name>/ beside it), or to --output DIR.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -69,7 +68,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
 
     from resnet_tf import deploy, evaluation

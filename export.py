@@ -14,7 +14,6 @@ export that disagrees is an error, not a file. A run folder's files go to <run>/
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -79,7 +78,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
 
     from resnet_tf import deploy

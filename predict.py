@@ -15,7 +15,6 @@ other images are still predicted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -73,7 +72,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
 
     from resnet_tf import deploy

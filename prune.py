@@ -13,7 +13,6 @@ smaller architecture with the kept weights copied exactly; fine-tune it with
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 
@@ -50,7 +49,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads
     args = parse_args(argv)
 
     from resnet_tf import compress

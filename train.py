@@ -13,7 +13,6 @@ TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}}' \
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -47,7 +46,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--name", help="run folder name (default: <config>-<model>-<time>)")
     parser.add_argument("--output-dir", help="where run folders go (overrides output.root)")
     parser.add_argument(
-        "--resume", metavar="RUN_DIR", help="continue a run from its last completed epoch"
+        "--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint"
     )
     parser.add_argument(
         "--seeds",
@@ -96,10 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()  # before TensorFlow loads: metrics.json reports the whole session
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from resnet_tf import experiment
-    from resnet_tf.errors import ResnetTfError
+    from resnet_tf.errors import ResnetTfError, RunInterrupted
 
     try:
         if args.worker_index is not None:
@@ -128,9 +126,15 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         experiment.start(config, args.config, argv=["train.py", *argv], started=started)
         return 0
+    except RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
+        print(stop, file=sys.stderr)
+        return stop.exit_code
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C outside training (loading, testing): nothing to save
+        print("interrupted by Ctrl-C", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

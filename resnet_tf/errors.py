@@ -2,7 +2,8 @@
 
 Every one derives from `ResnetTfError`, so a command catches that one class. This module imports
 nothing, so any module (and a command line before TensorFlow loads) can import it cheaply.
-Each message names the file or key, what was expected and what was found.
+Each message names the file or key, what was expected and what was found. RunInterrupted, at
+the end, is no error but is reported the same way (one line, its own exit code).
 """
 
 
@@ -20,6 +21,18 @@ class DataError(ResnetTfError):
 
 class RunDirError(ResnetTfError):
     """A run folder that cannot be created, or is not a (finished) run folder."""
+
+
+class DiskFullError(RunDirError):
+    """A file that could not be written: no space left on the device, or over the disk quota.
+
+    `path` is the file, `reason` the system's words; the file's previous version is intact.
+    """
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: cannot write: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class TrainingError(ResnetTfError):
@@ -44,3 +57,18 @@ class ModelFileError(ResnetTfError):
 
 class CompressError(ResnetTfError):
     """A model or an option that pruning cannot work with."""
+
+
+class RunInterrupted(ResnetTfError):
+    """Not a mistake: training stopped on a signal (SIGTERM, or SIGINT: Ctrl-C), its state saved
+    where it could be. Printed as one line like the errors, but the command exits `exit_code`
+    (128 + the signal's number: 143, 130), so a script can tell it from an error (1) and from
+    a finished run (0). `run`: the run folder to resume, once known."""
+
+    def __init__(self, signal_name: str, exit_code: int, where: str, run: str | None = None):
+        said = "Ctrl-C" if signal_name == "SIGINT" else signal_name
+        resume = f"; continue with: python train.py --resume {run}" if run else ""
+        super().__init__(f"interrupted by {said} {where}{resume}")
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+        self.where = where

@@ -19,15 +19,26 @@ PACKAGE = REPO_ROOT / "resnet_tf"
 # Stage -> the stages it may import (besides itself). errors.py imports nothing at all.
 MAY_IMPORT = {
     "errors": set(),
+    # TensorFlow's quiet start-up and the device line: what the package runs before all else.
+    "startup": set(),
     "config": {"errors"},
     "data": {"errors", "config"},
     "models": {"errors", "config"},
     "runs": {"errors", "config"},
     "training": {"errors", "config", "data", "models", "runs"},
-    "evaluation": {"errors", "config", "data", "models", "runs"},
+    "evaluation": {"errors", "config", "data", "models", "runs", "startup"},
     "deploy": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
     "compress": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
-    "experiment": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
+    "experiment": {
+        "errors",
+        "config",
+        "data",
+        "models",
+        "runs",
+        "training",
+        "evaluation",
+        "startup",
+    },
     # The measuring tool times every stage, so it sits after them all.
     "bench": {
         "errors",
@@ -40,7 +51,7 @@ MAY_IMPORT = {
         "deploy",
         "compress",
     },
-    "__init__": {"models", "training"},  # registration of the custom Keras objects
+    "__init__": {"models", "training", "startup"},  # registration of the custom Keras objects
 }
 MAX_LINES = 310
 # The names of the files inside a run folder; only resnet_tf/runs/ may build paths from them.

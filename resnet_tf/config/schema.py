@@ -223,6 +223,9 @@ class TrainConfig:
     # average of themselves whose decay grows as lookahead_max_decay * progress**3; 0: off.
     lookahead_every: int = field(default=0, metadata=value_range(0, 100000))
     lookahead_max_decay: float = field(default=0.774, metadata=value_range(0.0, 1.0))
+    # Save the state inside an epoch (checkpoints/mid_epoch.keras) when this many minutes have
+    # passed since the last save, so that a killed run loses minutes, not an epoch; 0: off.
+    checkpoint_every_minutes: float = field(default=10.0, metadata=value_range(0.0, 10080.0))
     # Knowledge distillation from a trained teacher (off unless distill.teacher is set).
     distill: DistillConfig = field(default_factory=DistillConfig)
 

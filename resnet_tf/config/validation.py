@@ -8,6 +8,7 @@ and `build_model`'s options (resnet_tf/models/registry.py), so both accept the s
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 import re
 import types
@@ -24,7 +25,7 @@ from resnet_tf.config.schema import (
     DistillConfig,
     ModelConfig,
 )
-from resnet_tf.config.wording import describe_found, did_you_mean, type_name
+from resnet_tf.config.wording import describe_found, did_you_mean, short_repr, shorten, type_name
 from resnet_tf.errors import ConfigError
 
 T = typing.TypeVar("T")
@@ -35,8 +36,7 @@ T = typing.TypeVar("T")
 def convert(value: Any, expected: Any, key: str, *, numbers_in_strings: bool = False) -> Any:
     """Check `value` against the annotation `expected`; return it converted (to float for a
     number field). numbers_in_strings: accept '5e-4' for a number, as YAML 1.1 reads an
-    exponent without a dot as a string."""
-    found = describe_found(value)
+    exponent without a dot as a string. A number must be finite: nan and inf are refused."""
     origin = typing.get_origin(expected)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(expected)
@@ -49,10 +49,14 @@ def convert(value: Any, expected: Any, key: str, *, numbers_in_strings: bool = F
         if value in choices and isinstance(value, str):
             return value
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}{hint}")
+        raise ConfigError(
+            f"{key}: expected {type_name(expected)}, found {describe_found(value)}{hint}"
+        )
     if origin is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}")
+            raise ConfigError(
+                f"{key}: expected {type_name(expected)}, found {describe_found(value)}"
+            )
         item_type = typing.get_args(expected)[0]
         return [
             convert(v, item_type, f"{key}[{i}]", numbers_in_strings=numbers_in_strings)
@@ -65,17 +69,30 @@ def convert(value: Any, expected: Any, key: str, *, numbers_in_strings: bool = F
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             return int(value)
     elif expected is float:
+        number = None
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and numbers_in_strings:
+            number = _to_float(value)
+        elif isinstance(value, str) and numbers_in_strings:
             try:
-                return float(value)
+                number = _to_float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{key}: expected a finite number, found {describe_found(value)}")
+            return number
     elif expected is str:
         if isinstance(value, str):
             return value
-    raise ConfigError(f"{key}: expected {type_name(expected)}, found {found}")
+    raise ConfigError(f"{key}: expected {type_name(expected)}, found {describe_found(value)}")
+
+
+def _to_float(value: Any) -> float:
+    """float(value), with an integer too large for a float as inf (then refused as such)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def check_range(value: Any, meta: typing.Mapping, key: str) -> None:
@@ -111,7 +128,7 @@ def build_dataclass(
     for key in data:
         if key not in fields:
             raise ConfigError(
-                f"unknown key {prefix}{key}{did_you_mean(key, fields, prefix)}; "
+                f"unknown key {prefix}{shorten(str(key))}{did_you_mean(key, fields, prefix)}; "
                 f"valid keys here: {', '.join(fields)}"
             )
     kwargs = {}
@@ -235,7 +252,7 @@ def check_whole(config: Config) -> None:
         if sorted(schedule.milestones) != schedule.milestones or schedule.milestones[0] < 1:
             raise ConfigError(
                 f"train.schedule.milestones: expected increasing epochs >= 1, "
-                f"found {schedule.milestones}"
+                f"found {short_repr(schedule.milestones)}"
             )
     n_train = config.data.subset if config.data.subset is not None else 50000
     if config.data.val_size >= n_train:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from resnet_tf.data.cifar10 import CLASS_NAMES, IMAGE_SHAPE, LABEL_DTYPE
 from resnet_tf.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Images are shrunk to 32x32: a larger one is a mistake or a decompression bomb (a small PNG
+# can claim gigapixels, and decoding it would take gigabytes).
+MAX_PIXELS = 50_000_000
 
 
 def _class_folders(folder: Path, split: str | None) -> dict[int, Path]:
@@ -52,12 +56,38 @@ def _decode_reason(error: Exception) -> str:
     return line or "unknown reason"
 
 
+def image_size(raw: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG, GIF or BMP header, without decoding; None when the
+    header is not one of those (decoding then says what is wrong)."""
+    if raw.startswith(b"\x89PNG\r\n\x1a\n") and raw[12:16] == b"IHDR" and len(raw) >= 24:
+        return struct.unpack(">II", raw[16:24])
+    if raw.startswith(b"\xff\xd8"):
+        try:
+            height, width, _ = tf.image.extract_jpeg_shape(raw).numpy()
+        except (tf.errors.InvalidArgumentError, ValueError):
+            return None
+        return int(width), int(height)
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
+        return struct.unpack("<HH", raw[6:10])
+    if raw.startswith(b"BM") and len(raw) >= 26:
+        width, height = struct.unpack("<ii", raw[18:26])
+        return abs(width), abs(height)
+    return None
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """One image file (PNG, JPEG, GIF or BMP, any size or mode) -> uint8 (32, 32, 3) RGB,
     decoded and resized as the module docstring says; a DataError names a file it cannot read."""
     path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
+        size = image_size(raw)
+        if size is not None and size[0] * size[1] > MAX_PIXELS:
+            raise DataError(
+                f"{path}: the image claims {size[0]}x{size[1]} pixels, over the limit of "
+                f"{MAX_PIXELS // 1_000_000} megapixels (it would be shrunk to 32x32 anyway); "
+                "make it smaller first"
+            )
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
     except OSError as error:
         raise DataError(f"{path}: cannot read image file: {error.strerror}") from None

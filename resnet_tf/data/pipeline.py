@@ -98,6 +98,7 @@ def make_train_dataset(
     cutmix: float = 0.0,
     num_classes: int = 10,
     accumulation_steps: int = 1,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Infinite dataset of augmented (images float32 NHWC, labels int32) training batches;
     with mixup or cutmix, the labels are mixed one-hot vectors (float32, num_classes wide).
@@ -111,6 +112,8 @@ def make_train_dataset(
     randaugment_ops > 0 turns RandAugment on; color_jitter_ranges are (brightness, contrast,
     saturation, hue), see augment.color_jitter. With accumulation_steps N, an epoch holds a
     whole number of groups of N batches (one weight update each); the rest is dropped.
+    The first `skip_batches` batches of epoch `start_epoch` are left out (a resume from inside
+    that epoch); the others keep their seeds, so they are the batches an unbroken run sees.
     """
     x, labels = _check_images_and_labels(x, y)
     n_images = x.shape[0]
@@ -126,6 +129,8 @@ def make_train_dataset(
         raise ValueError(f"crop_padding and cutout must be >= 0, found {crop_padding} and {cutout}")
     if start_epoch < 0:
         raise ValueError(f"start_epoch must be >= 0, found {start_epoch}")
+    if not 0 <= skip_batches < steps:
+        raise ValueError(f"skip_batches must be in [0, {steps}), found {skip_batches}")
     if autoaugment not in AUTOAUGMENT_POLICIES:
         raise ValueError(
             f"autoaugment must be one of {AUTOAUGMENT_POLICIES}, found {autoaugment!r}"
@@ -180,6 +185,8 @@ def make_train_dataset(
         return images, labels
 
     dataset = tf.data.Dataset.counter(start=start_epoch, dtype=tf.int64).flat_map(epoch_batches)
+    # Skipped as batch indices, before any image is loaded: cheap, and each batch keeps its seed.
+    dataset = dataset.skip(skip_batches)
     dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

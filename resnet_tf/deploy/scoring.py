@@ -55,6 +55,8 @@ def evaluate_exported(
         raise DeployError(
             f"{path}: an exported model normalizes its input itself; drop --normalization"
         )
+    output_dir = Path(output_dir) if output_dir is not None else default_output_dir(path)
+    evaluation.check_report_folder(output_dir)
     classifier = load_exported(path)
     run = run_of_export(path)
     return evaluation.evaluate_model(
@@ -66,7 +68,7 @@ def evaluate_exported(
         ),
         split=split,
         normalization="none",
-        output_dir=Path(output_dir) if output_dir is not None else default_output_dir(path),
+        output_dir=output_dir,
         batch_size=batch_size,
         tta=tta,
         model_format=classifier.format,

@@ -23,11 +23,19 @@ from resnet_tf.config.schema import TTA_CHOICES
 from resnet_tf.errors import EvaluationError
 from resnet_tf.evaluation import sources
 from resnet_tf.evaluation.metrics import accuracy_and_loss
-from resnet_tf.evaluation.report import build_report, format_for_terminal, write_report
+from resnet_tf.evaluation.report import (
+    REPORT_FILES,
+    build_report,
+    check_output_dir,
+    format_for_terminal,
+    write_report,
+)
 from resnet_tf.evaluation.tta import predict, tta_level
+from resnet_tf.startup import device_line
 
 __all__ = [
     "check_options",
+    "check_report_folder",
     "evaluate_checkpoint",
     "evaluate_model",
     "format_for_terminal",
@@ -52,16 +60,20 @@ def evaluate_checkpoint(
     """
     check_options(batch_size, tta)
     found = sources.resolve_checkpoint(checkpoint)
+    output_dir = Path(output_dir) if output_dir is not None else found.default_output_dir
+    check_report_folder(output_dir)
     normalization = sources.resolve_normalization(found, normalization)
     model = sources.load_checkpoint(found.path)
+    data = sources.load_images(data_dir, split, found.config)
+    print(device_line("evaluation"), flush=True)
     return evaluate_model(
         model,
         checkpoint=found.path,
         run_config=found.run.config if found.run is not None else None,
-        data=sources.load_images(data_dir, split, found.config),
+        data=data,
         split=split,
         normalization=normalization,
-        output_dir=Path(output_dir) if output_dir is not None else found.default_output_dir,
+        output_dir=output_dir,
         batch_size=batch_size,
         tta=tta,
     )
@@ -73,6 +85,13 @@ def check_options(batch_size: int, tta: str) -> None:
         raise EvaluationError(f"--batch-size must be positive, found {batch_size}")
     if tta not in TTA_CHOICES:
         raise EvaluationError(f"--tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
+
+
+def check_report_folder(output_dir: Path) -> None:
+    """An EvaluationError now if report.json, report.md or a figure could not be written there."""
+    from resnet_tf.evaluation.figures import FIGURE_FILES
+
+    check_output_dir(output_dir, [*REPORT_FILES, *FIGURE_FILES.values()])
 
 
 def evaluate_model(

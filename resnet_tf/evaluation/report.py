@@ -7,15 +7,19 @@ The dict is built once from the logits, so the three forms can never disagree.
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from resnet_tf.errors import EvaluationError
 from resnet_tf.evaluation import metrics
 from resnet_tf.evaluation.tta import TTA_METHODS
 from resnet_tf.runs.files import atomic_write_text, write_json
 
 MISTAKES_SHOWN = 24
+REPORT_FILES = ("report.json", "report.md")
 
 
 def build_report(
@@ -92,8 +96,37 @@ def build_report(
 def write_report(report: dict) -> None:
     """report.json and report.md in the report's output folder, each written atomically."""
     output_dir = Path(report["output_dir"])
-    write_json(output_dir / "report.json", report)
-    atomic_write_text(output_dir / "report.md", format_markdown(report))
+    json_file, markdown_file = REPORT_FILES
+    write_json(output_dir / json_file, report)
+    atomic_write_text(output_dir / markdown_file, format_markdown(report))
+
+
+def check_output_dir(output_dir: Path, files: list[str]) -> None:
+    """Refuse a report folder that cannot take `files`, before any evaluation runs (a failure
+    at the end would throw the whole evaluation away).
+
+    The folder may not exist yet (it is made with its parents): then its nearest existing
+    parent must be a folder where files can be created, which is tried, not guessed from the
+    mode bits (root may write anywhere except on a read-only file system).
+    """
+    where = f"{output_dir}: cannot write the report there"
+    if output_dir.exists() and not output_dir.is_dir():
+        raise EvaluationError(f"{where}: it is a file, expected a folder")
+    for name in files:
+        if (output_dir / name).is_dir():
+            raise EvaluationError(f"{where}: {output_dir / name} is a folder, expected a file")
+    existing = output_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise EvaluationError(f"{where}: {existing} is a file, expected a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".resnet_tf_probe.", suffix=".tmp")
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise EvaluationError(f"{where}: cannot create files in {existing} ({reason})") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _pct(value: float | None) -> str:

@@ -9,7 +9,7 @@ set through the evaluation stage.
 from __future__ import annotations
 
 import dataclasses
-import math
+import os
 import shlex
 import shutil
 import sys
@@ -23,18 +23,25 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
+from resnet_tf.experiment.outcome import metrics_of, print_outcome, say, write_run_metrics
 from resnet_tf.models.summary import describe_model
-from resnet_tf.runs.records import RunMetrics, read_config, write_config, write_metrics
+from resnet_tf.runs.records import (
+    finished_metrics,
+    read_config,
+    write_config,
+)
 from resnet_tf.runs.run_dir import (
     RunPaths,
+    check_run_name,
     copy_resume_files,
     create_run_dir,
     default_run_name,
     open_run_dir,
     remove_temp_files,
 )
-from resnet_tf.training import ImageClassificationTask, TrainResult
+from resnet_tf.startup import device_line
+from resnet_tf.training import ImageClassificationTask
 from resnet_tf.training.distribute import Distribution
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -47,7 +54,8 @@ def resolve_config(
     output_dir: str | None = None,
     name: str | None = None,
 ) -> Config:
-    """The config file with `--set` overrides and the command line's path options applied."""
+    """The config file with `--set` overrides and the command line's path options applied; a
+    run name that could not be a folder's is refused here, before any work."""
     config = load_config(config_path, overrides)
     if data_dir is not None:
         config.data.path = data_dir
@@ -55,7 +63,18 @@ def resolve_config(
         config.output.root = output_dir
     if name is not None:
         config.output.name = name
+    if config.output.name is not None:
+        check_run_name(config.output.name)
     return config
+
+
+def pin_data_path(config: Config) -> Config:
+    """The config a new run records: `data.path` as an absolute path, so that resume and
+    evaluation find the data from any working directory."""
+    if config.data.path is None:
+        return config
+    path = os.path.abspath(Path(config.data.path).expanduser())
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, path=path))
 
 
 def dry_run(config: Config) -> str:
@@ -75,7 +94,10 @@ def start(
 ) -> dict:
     """A new run in a new run folder; `started` (time.time()) is when the command began."""
     started = time.time() if started is None else started
+    if config.output.name is not None:
+        check_run_name(config.output.name)  # before the data loads, which can take minutes
     config = training.pin_saved_models(config)  # absolute paths, the teacher's checksum
+    config = pin_data_path(config)
     dist, arrays = _set_up_and_load(config)  # bad data fails before a folder exists
     ImageClassificationTask(config).check_saved_models()  # and so do unfitting saved models
     if not dist.is_chief:
@@ -98,9 +120,22 @@ def resume(
     verbose: int | None = None,
     started: float | None = None,
 ) -> dict:
-    """Continue a run from its last completed epoch, with its own config."""
+    """Continue a run from its last checkpoint (an epoch's end or inside an epoch), with its
+    own config.
+
+    A finished run (every epoch trained and best.keras scored) is left as it is: scoring it
+    again would only rewrite metrics.json and lose the original timings.
+    """
     started = time.time() if started is None else started
     paths = open_run_dir(run_dir)
+    finished = finished_metrics(paths)
+    if finished is not None:
+        say(
+            f"{paths.root} is already finished ({finished.epochs_completed}/"
+            f"{finished.epochs_planned} epochs, test accuracy {finished.test_accuracy:.2%}); "
+            "nothing to resume"
+        )
+        return finished.to_dict()
     config = read_config(paths)
     if data_dir is not None:
         config.data.path = data_dir
@@ -160,6 +195,7 @@ def _run(
     with dist.scope():
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
+    say(device_line("training"))
     say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
@@ -178,15 +214,20 @@ def _run(
     result = training.fit(
         task, model, splits, paths, callbacks=callbacks, verbose=verbose, dist=dist
     )
-    if result.start_epoch:
+    if result.start_step:
+        say(
+            f"resumed in epoch {result.start_epoch + 1} after step {result.start_step} of "
+            f"{task.updates_per_epoch(splits)}"
+        )
+    elif result.start_epoch:
         say(f"resumed after epoch {result.start_epoch}")
 
-    metrics = _metrics_of(config, result)
+    metrics = metrics_of(config, result)
     if not dist.is_chief:
         return metrics.to_dict()
     # Written before the test score too, so that a failure there cannot lose the training record.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
+    write_run_metrics(paths, metrics)
     if result.status == "completed" and paths.best.exists():
         test_started = time.perf_counter()
         test = evaluation.score_checkpoint(
@@ -204,8 +245,11 @@ def _run(
         metrics.test_seconds = round(time.perf_counter() - test_started, 2)
     # The whole command: start-up, data loading, training and the test score.
     metrics.command_wall_seconds = round(time.time() - started, 1)
-    write_metrics(paths, metrics)
-    _report(paths, metrics, result)
+    write_run_metrics(paths, metrics)
+    print_outcome(paths, metrics, result)
+    if result.interruption is not None:
+        stop = result.interruption
+        raise RunInterrupted(stop.signal_name, stop.exit_code, stop.where, str(paths.root))
     if result.status == "diverged":
         raise TrainingError(
             f"the loss became NaN/inf in epoch {result.diverged_at}; stopped. The checkpoints of "
@@ -215,53 +259,6 @@ def _run(
     return metrics.to_dict()
 
 
-def _metrics_of(config: Config, result: TrainResult) -> RunMetrics:
-    rows = result.rows
-    scored = [r for r in rows if math.isfinite(r["val_accuracy"])]
-    best = max(scored, key=lambda r: r["val_accuracy"]) if scored else None
-    return RunMetrics(
-        status=result.status,
-        model=config.model.name,
-        epochs_completed=len(rows),
-        epochs_planned=config.train.epochs,
-        best_val_accuracy=best["val_accuracy"] if best else None,
-        best_epoch=best["epoch"] if best else None,
-        final_val_accuracy=scored[-1]["val_accuracy"] if scored else None,
-        final_train_accuracy=rows[-1]["accuracy"] if rows else None,
-        # Summed over the epochs, so it stays right across resumed sessions.
-        train_seconds=round(sum(r["epoch_seconds"] for r in rows), 1),
-        session_wall_seconds=round(result.wall_seconds, 1),
-        train_images_per_s=(
-            round(sum(r["images_per_s"] for r in rows) / len(rows), 1) if rows else None
-        ),
-    )
-
-
-def _report(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> None:
-    def pct(value):
-        return f"{value:.2%}" if isinstance(value, float) else "n/a"
-
-    lines = [
-        f"{metrics.status}: {metrics.epochs_completed}/{metrics.epochs_planned} "
-        f"epochs, {metrics.train_seconds:.0f} s of training "
-        f"(this session {result.wall_seconds:.0f} s wall)",
-        f"  validation accuracy: best {pct(metrics.best_val_accuracy)} "
-        f"(epoch {metrics.best_epoch}), final {pct(metrics.final_val_accuracy)}"
-        if metrics.best_epoch is not None
-        else "  no validation split (data.val_size 0): best.keras is the last epoch",
-    ]
-    if metrics.is_scored:
-        lines.append(
-            f"  test accuracy of best.keras: {pct(metrics.test_accuracy)} "
-            f"on {metrics.test_images:,} images"
-            + (f" (with {metrics.test_tta} TTA)" if metrics.test_tta != "none" else "")
-        )
-    lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
-    if metrics.status == "interrupted":
-        lines.append(f"  continue with: python train.py --resume {paths.root}")
-    say("\n".join(lines))
-
-
 def _accumulation_note(train) -> str:
     if train.accumulation_steps == 1:
         return ""
@@ -269,8 +266,3 @@ def _accumulation_note(train) -> str:
         f", a weight update every {train.accumulation_steps} (effective batch "
         f"{train.accumulation_steps * train.batch_size:,})"
     )
-
-
-def say(text: str) -> None:
-    """A line for the user, at once (runs are long and often logged to files)."""
-    print(text, flush=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import keras
 
 from resnet_tf.errors import ConfigError
-from resnet_tf.experiment.run import resolve_config, resume, say, start
+from resnet_tf.experiment.outcome import say
+from resnet_tf.experiment.run import resolve_config, resume, start
 from resnet_tf.runs import summarize
 from resnet_tf.runs.records import read_metrics
 from resnet_tf.runs.run_dir import SeedRuns, default_run_name

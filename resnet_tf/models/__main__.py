@@ -8,10 +8,7 @@ Give several names for several summaries, or ``all`` for a one-line-per-model ta
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from resnet_tf.config.schema import MODEL_NAMES, STEMS  # noqa: E402
 from resnet_tf.config.validation import check_model_name  # noqa: E402

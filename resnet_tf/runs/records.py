@@ -80,6 +80,18 @@ def read_metrics(paths: RunPaths) -> RunMetrics:
         ) from None
 
 
+def finished_metrics(paths: RunPaths) -> RunMetrics | None:
+    """The run's metrics if it is finished (every epoch trained, best.keras scored), else None."""
+    if not paths.metrics.is_file():
+        return None
+    try:
+        metrics = read_metrics(paths)
+    except RunDirError:  # unreadable: resuming writes it again
+        return None
+    done = metrics.status == "completed" and metrics.epochs_completed >= metrics.epochs_planned
+    return metrics if done and metrics.is_scored else None
+
+
 def write_config(paths: RunPaths, config: Config, command: str) -> None:
     """config.yaml: the command line that made the run, then the resolved config."""
     atomic_write_text(

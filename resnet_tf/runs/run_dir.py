@@ -6,6 +6,9 @@ outputs/<run>/
     metrics.json             how the run went: validation and test accuracy, timing
     checkpoints/best.keras   best validation accuracy so far
     checkpoints/last.keras   end of the last completed epoch (what --resume starts from)
+    checkpoints/mid_epoch.keras  a point inside the epoch after it, saved every
+                             train.checkpoint_every_minutes and on SIGTERM/Ctrl-C (--resume starts
+                             from it when it is further on); deleted at the next epoch's end
     plots/accuracy_loss.png  redrawn after every epoch
     tb/                      TensorBoard logs
     eval/                    evaluate.py's report of best.keras (report.json, report.md, figures)
@@ -58,6 +61,10 @@ class RunPaths:
         return self.checkpoints / "last.keras"
 
     @property
+    def mid_epoch(self) -> Path:
+        return self.checkpoints / "mid_epoch.keras"
+
+    @property
     def plot(self) -> Path:
         return self.root / "plots" / "accuracy_loss.png"
 
@@ -83,8 +90,8 @@ class RunPaths:
 
     @property
     def resume_files(self) -> tuple[Path, ...]:
-        """What --resume reads besides config.yaml: the last checkpoint and the history."""
-        return (self.last, self.history)
+        """What --resume reads besides config.yaml: the checkpoints and the history."""
+        return (self.last, self.mid_epoch, self.history)
 
 
 @dataclass(frozen=True)
@@ -111,8 +118,18 @@ class SeedRuns:
 
 
 def default_run_name(config_path: str | None, model_name: str) -> str:
-    stem = Path(config_path).stem if config_path else "run"
+    """<config name>-<model>-<date>-<time>; characters of the config's file name that a run name
+    may not hold (a space ...) become '-', so any file name gives a valid run name."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(config_path).stem) if config_path else "run"
     return f"{stem}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run folder name that is not one plain file name of safe characters; called
+    before the data loads, so that a bad --name costs no time."""
+    if not re.fullmatch(r"[A-Za-z0-9._+=@-]+", name) or name in (".", ".."):
+        shown = repr(name) if len(name) <= 80 else repr(name[:77]) + "..."
+        raise RunDirError(f"run name {shown}: expected letters, digits and . _ - + = @ only")
 
 
 def create_run_dir(root: str | Path, name: str, *, explicit_name: bool) -> RunPaths:
@@ -121,23 +138,22 @@ def create_run_dir(root: str | Path, name: str, *, explicit_name: bool) -> RunPa
     An explicit name that exists is refused (the user may want --resume); an automatic name
     that exists (two runs in the same second) gets a numeric suffix.
     """
-    if not re.fullmatch(r"[A-Za-z0-9._+=@-]+", name) or name in (".", ".."):
-        raise RunDirError(f"run name {name!r}: expected letters, digits and . _ - + = @ only")
+    check_run_name(name)
     root = Path(root)
-    candidate = root / name
-    suffix = 2
-    while candidate.exists():
-        if explicit_name:
-            raise RunDirError(
-                f"{candidate}: run folder exists; choose another --name, or continue it with "
-                f"`python train.py --resume {candidate}`"
-            )
-        candidate = root / f"{name}-{suffix}"
-        suffix += 1
-    try:
-        candidate.mkdir(parents=True)
-    except OSError as exc:
-        raise RunDirError(f"{candidate}: cannot create run folder: {exc.strerror}") from None
+    candidate, suffix = root / name, 2
+    while True:
+        try:
+            candidate.mkdir(parents=True)  # atomic: of two runs racing for a name, one wins
+            break
+        except FileExistsError:
+            if explicit_name:
+                raise RunDirError(
+                    f"{candidate}: run folder exists; choose another --name, or continue it "
+                    f"with `python train.py --resume {candidate}`"
+                ) from None
+            candidate, suffix = root / f"{name}-{suffix}", suffix + 1
+        except OSError as exc:
+            raise RunDirError(f"{candidate}: cannot create run folder: {exc.strerror}") from None
     paths = RunPaths(candidate)
     paths.checkpoints.mkdir()
     paths.plot.parent.mkdir()

@@ -5,6 +5,7 @@ A run goes: `runtime.set_up(config)` once, then `ImageClassificationTask(config)
 compiles the model and its datasets, then `fit(...)` trains it into a run folder.
 """
 
+from resnet_tf.training.advice import disk_full_advice
 from resnet_tf.training.loop import TrainResult, fit
 from resnet_tf.training.runtime import set_up
 from resnet_tf.training.saved_models import check_teacher_unchanged, pin_saved_models
@@ -14,6 +15,7 @@ __all__ = [
     "ImageClassificationTask",
     "TrainResult",
     "check_teacher_unchanged",
+    "disk_full_advice",
     "fit",
     "pin_saved_models",
     "set_up",

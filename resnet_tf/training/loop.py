@@ -1,10 +1,11 @@
-"""The fit loop: `model.fit()` from the run folder's last completed epoch, and exact resume.
+"""The fit loop: `model.fit()` from the run folder's last checkpoint, and exact resume.
 
 A run is resumable from any completed epoch because everything that changes during training
 lives in `checkpoints/last.keras` (weights, BN statistics, optimizer slots and its step counter,
 from which the epoch and the lr schedule position follow) or in `history.csv` (the best
 validation accuracy so far), and the input pipeline's randomness is a pure function of
-(seed, epoch).
+(seed, epoch). Inside an epoch, `checkpoints/mid_epoch.keras` holds the same state at a weight
+update boundary; the batches of that epoch already trained are skipped, exactly, by their index.
 """
 
 from __future__ import annotations
@@ -17,21 +18,24 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from resnet_tf.config import TrainConfig
 from resnet_tf.data import Splits
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import DiskFullError, RunInterrupted, TrainingError
+from resnet_tf.runs.files import disk_full_error, is_disk_full
 from resnet_tf.runs.history import read_history, write_history
 from resnet_tf.runs.run_dir import RunPaths
+from resnet_tf.training.advice import disk_full_advice, out_of_memory_advice
 from resnet_tf.training.callbacks import (
     AveragedWeights,
     CheckpointSaver,
     HistoryWriter,
     LivePlot,
     Lookahead,
+    MidEpochCheckpoint,
     RunForecast,
     StopOnNonFiniteLoss,
 )
 from resnet_tf.training.callbacks.ema import swap_average
+from resnet_tf.training.callbacks.mid_epoch import EpochProgress, catch_stop_signals, read_progress
 from resnet_tf.training.distribute import Distribution, shard_by_data
 from resnet_tf.training.task import ImageClassificationTask
 
@@ -43,59 +47,81 @@ class TrainResult:
     wall_seconds: float
     start_epoch: int
     diverged_at: int | None = None
+    start_step: int = 0  # weight updates of epoch start_epoch + 1 done before this session
+    interruption: RunInterrupted | None = None  # what stopped an interrupted run, and where
 
 
-def resume_state(model: keras.Model, paths: RunPaths, updates_per_epoch: int) -> tuple[int, list]:
-    """Load last.keras into the compiled `model`; return (completed epochs, history rows).
+@dataclass
+class ResumePoint:
+    """Where a run continues: after `epoch` completed epochs, or inside the next one."""
 
-    The epoch comes from the optimizer's own step counter inside the checkpoint, not from any
-    side file, so a crash between two writes cannot make them disagree; history rows past that
-    epoch (written just before a crash) are dropped.
+    epoch: int
+    rows: list[dict]
+    inside: EpochProgress | None = None  # from checkpoints/mid_epoch.keras
+    loaded: bool = False  # a checkpoint is in the model
+
+
+def resume_state(
+    model: keras.Model, paths: RunPaths, updates_per_epoch: int, accumulation_steps: int = 1
+) -> ResumePoint:
+    """Load the furthest checkpoint, last.keras or mid_epoch.keras, into the compiled `model`;
+    return where the run continues and its history rows.
+
+    The position comes from the optimizer's own step counter inside the checkpoint, not from
+    any side file, so a crash between two writes cannot make them disagree; history rows past
+    the last completed epoch (written just before a crash) are dropped. A mid-epoch checkpoint
+    that last.keras has caught up with (a crash before it was deleted) is ignored.
     """
-    if not paths.last.is_file():
-        return 0, []
-    model.optimizer.build(model.trainable_variables)
-    try:
-        model.load_weights(paths.last)
-    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable checkpoint
-        raise TrainingError(
-            f"{paths.last}: cannot load checkpoint to resume: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
-    updates = int(ops.convert_to_numpy(model.optimizer.iterations))  # weight updates
-    if updates % updates_per_epoch:
-        raise TrainingError(
-            f"{paths.last}: optimizer step {updates} is not a whole number of "
-            f"epochs of {updates_per_epoch} steps; was the config changed?"
-        )
-    epoch = updates // updates_per_epoch
-    rows = [r for r in read_history(paths.history) if r["epoch"] <= epoch]
-    if [r["epoch"] for r in rows] != list(range(1, epoch + 1)):
+    point = ResumePoint(epoch=0, rows=[])
+    updates = 0
+    if paths.last.is_file() or paths.mid_epoch.is_file():
+        model.optimizer.build(model.trainable_variables)
+    if paths.last.is_file():
+        updates = _load_checkpoint(model, paths.last)
+        if updates % updates_per_epoch:
+            raise TrainingError(
+                f"{paths.last}: optimizer step {updates} is not a whole number of "
+                f"epochs of {updates_per_epoch} steps; was the config changed?"
+            )
+        point = ResumePoint(epoch=updates // updates_per_epoch, rows=[], loaded=True)
+    if paths.mid_epoch.is_file():
+        inside = read_progress(paths.mid_epoch)
+        if inside.updates > updates:
+            found = _load_checkpoint(model, paths.mid_epoch)
+            done = found - inside.epoch * updates_per_epoch
+            if (
+                found != inside.updates
+                or not 0 < done < updates_per_epoch
+                or inside.batches_done != done * accumulation_steps
+            ):
+                raise TrainingError(
+                    f"{paths.mid_epoch}: optimizer step {found} does not fit {done} steps into "
+                    f"epoch {inside.epoch + 1} of {updates_per_epoch} steps; was the config "
+                    "changed?"
+                )
+            point = ResumePoint(epoch=inside.epoch, rows=[], inside=inside, loaded=True)
+    epoch = point.epoch
+    point.rows = [r for r in read_history(paths.history) if r["epoch"] <= epoch]
+    if [r["epoch"] for r in point.rows] != list(range(1, epoch + 1)):
         raise TrainingError(
             f"{paths.history}: expected one row for each of epochs 1-{epoch}, "
-            f"found {[r['epoch'] for r in rows]}"
+            f"found {[r['epoch'] for r in point.rows]}"
         )
-    write_history(paths.history, rows)
-    return epoch, rows
+    if point.loaded:
+        write_history(paths.history, point.rows)
+    return point
 
 
-def out_of_memory_advice(train: TrainConfig, paths: RunPaths) -> str:
-    """One line for an out-of-memory error: the same effective batch in half the memory, and
-    that the run folder keeps its last completed epoch."""
-    batch, steps = train.batch_size, train.accumulation_steps
-    if batch > 1:
-        fix = (
-            f"try --set train.batch_size={batch // 2} --set train.accumulation_steps={steps * 2} "
-            f"in a new run (the same effective batch of {batch * steps:,}, "
-            f"with about half the activation memory)"
-        )
-    else:
-        fix = "one image per batch does not fit: try a narrower model (model.width_multiplier)"
-    return (
-        f"out of memory training with train.batch_size {batch}: {fix}; {paths.root} keeps its "
-        f"last completed epoch and resumes with python train.py --resume {paths.root} where "
-        "memory allows"
-    )
+def _load_checkpoint(model: keras.Model, path) -> int:
+    """Load `path` into `model`; return its optimizer's weight updates."""
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # noqa: BLE001 - any failure here means an unusable checkpoint
+        raise TrainingError(
+            f"{path}: cannot load checkpoint to resume: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
+    return int(ops.convert_to_numpy(model.optimizer.iterations))
 
 
 def _logs_as_vectors(step):
@@ -118,6 +144,8 @@ def fit(
 ) -> TrainResult:
     """Train `model` (already compiled) from the run folder's last checkpoint, if any.
 
+    A resume from inside an epoch trains the rest of that epoch in a fit() call of its own
+    (Keras' epochs have a fixed number of steps), then the other epochs in a second one.
     With a distribution, `model` must have been made in its scope; `paths` is where this
     process writes (a non-chief worker's private folder, see resnet_tf/training/distribute.py).
     """
@@ -125,21 +153,27 @@ def fit(
     dist = dist or Distribution(strategy=None)
     steps_per_epoch = task.steps_per_epoch(splits)  # batches
     updates_per_epoch = task.updates_per_epoch(splits)
+    accumulation = config.train.accumulation_steps
     with dist.scope():
-        start_epoch, rows = resume_state(model, paths, updates_per_epoch)
-        if start_epoch > 0 and config.train.ema_decay > 0:
+        start = resume_state(model, paths, updates_per_epoch, accumulation)
+        if start.loaded and config.train.ema_decay > 0:
             swap_average(model)  # the checkpoint's model is the average: train on the raw
+    start_epoch, rows = start.epoch, start.rows
+    skipped = start.inside.batches_done if start.inside else 0  # of epoch start_epoch
     has_validation = len(splits.x_val) > 0
     nan_stop = StopOnNonFiniteLoss(completed_epochs=start_epoch)
+    history = HistoryWriter(
+        paths.history,
+        rows,
+        train_images=steps_per_epoch * config.train.batch_size,
+        skip_epoch=lambda: nan_stop.diverged_at is not None,
+        seconds_before=start.inside.train_seconds if start.inside else 0.0,
+    )
+    saver = CheckpointSaver(paths, rows, has_validation)
     all_callbacks = [
         nan_stop,
-        HistoryWriter(
-            paths.history,
-            rows,
-            train_images=steps_per_epoch * config.train.batch_size,
-            skip_epoch=lambda: nan_stop.diverged_at is not None,
-        ),
-        CheckpointSaver(paths, rows, has_validation),
+        history,
+        saver,
         LivePlot(paths.plot, rows, title=f"{config.model.name} - {paths.root.name}"),
     ]
     if dist.is_chief:
@@ -154,9 +188,27 @@ def fit(
                 batches_per_epoch=steps_per_epoch,
                 batch_size=config.train.batch_size,
                 on_gpu=bool(tf.config.list_physical_devices("GPU")),
+                batches_done=skipped,
             )
         )
     all_callbacks += callbacks or []
+    mid_epoch = None
+    if dist.workers == 1:  # workers would each stop at their own step, and wait for the others
+        mid_epoch = MidEpochCheckpoint(
+            paths.mid_epoch,
+            config.train.checkpoint_every_minutes,
+            batches_per_epoch=steps_per_epoch,
+            accumulation_steps=accumulation,
+            lookahead_every=config.train.lookahead_every,
+            final_epoch=config.train.epochs,
+            ema=config.train.ema_decay > 0,
+            resumed=start.inside,
+            epoch_seconds=history.seconds_so_far,
+            sound=lambda: nan_stop.diverged_at is None,
+            # A distribution's metric variables are per replica: not set from one value.
+            restore_metrics=dist.strategy is None,
+        )
+        all_callbacks.append(mid_epoch)
     if config.train.ema_decay > 0:  # before the run folder's writers: they save the average
         all_callbacks.insert(0, AveragedWeights())
     if config.train.lookahead_every:  # first, so that every other callback sees its weights
@@ -170,39 +222,61 @@ def fit(
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.perf_counter()
-    status = "completed"
+    result = TrainResult(
+        rows=rows,
+        status="completed",
+        wall_seconds=0.0,
+        start_epoch=start_epoch,
+        start_step=skipped // accumulation,
+    )
     if start_epoch < config.train.epochs:
-        train_data = task.train_dataset(splits, start_epoch)
         val_data = task.eval_dataset(splits.x_val, splits.y_val) if has_validation else None
-        if dist.strategy is not None:
-            train_data = shard_by_data(train_data)
-            val_data = shard_by_data(val_data) if val_data is not None else None
-        if dist.workers > 1:
-            _work_around_multi_worker_fit(model, train_data)
-        try:
+        if dist.strategy is not None and val_data is not None:
+            val_data = shard_by_data(val_data)
+
+        def train_epochs(first: int, last: int, skip: int) -> None:
+            """Epochs first+1..last, the first without its first `skip` batches."""
+            train_data = task.train_dataset(splits, first, skip)
+            if dist.strategy is not None:
+                train_data = shard_by_data(train_data)
+            if dist.workers > 1:
+                _work_around_multi_worker_fit(model, train_data)
             model.fit(
                 train_data,
-                epochs=config.train.epochs,
-                initial_epoch=start_epoch,
+                epochs=last,
+                initial_epoch=first,
                 shuffle=False,  # the dataset shuffles itself, reproducibly
-                steps_per_epoch=steps_per_epoch,
+                steps_per_epoch=steps_per_epoch - skip,
                 validation_data=val_data,
                 callbacks=all_callbacks,
                 verbose=verbose,
             )
-        except KeyboardInterrupt:
-            status = "interrupted"
-        except tf.errors.ResourceExhaustedError:
+
+        try:
+            with catch_stop_signals(mid_epoch):
+                first = start_epoch
+                if skipped:
+                    train_epochs(first, first + 1, skipped)
+                    first += 1
+                if first < config.train.epochs and not getattr(model, "stop_training", False):
+                    train_epochs(first, config.train.epochs, 0)
+        except RunInterrupted as stop:
+            result.status, result.interruption = "interrupted", stop
+        except KeyboardInterrupt:  # straight into training: the last checkpoint is the place
+            where = f"in epoch {len(rows) + 1} (unsaved: from its last checkpoint)"
+            result.status, result.interruption = "interrupted", RunInterrupted("SIGINT", 130, where)
+        except DiskFullError as error:
+            raise TrainingError(disk_full_advice(error, paths, saver.saved_epoch)) from None
+        except tf.errors.ResourceExhaustedError as error:
+            if is_disk_full(error):  # TensorFlow's own writers (TensorBoard) say so this way
+                full = disk_full_error(paths.tensorboard, error)
+                raise TrainingError(disk_full_advice(full, paths, saver.saved_epoch)) from None
             raise TrainingError(out_of_memory_advice(config.train, paths)) from None
-    if nan_stop.diverged_at is not None:
-        status = "diverged"
-    return TrainResult(
-        rows=rows,
-        status=status,
-        wall_seconds=time.perf_counter() - started,
-        start_epoch=start_epoch,
-        diverged_at=nan_stop.diverged_at,
-    )
+    if nan_stop.diverged_at is not None:  # a stop signal there changes nothing: not resumable
+        result.status, result.interruption = "diverged", None
+        result.diverged_at = nan_stop.diverged_at
+    result.wall_seconds = time.perf_counter() - started
+    return result
 
 
 def _work_around_multi_worker_fit(model: keras.Model, train_data) -> None:

@@ -58,8 +58,11 @@ class ImageClassificationTask:
             len(splits.x_train), train.batch_size * train.accumulation_steps
         )
 
-    def train_dataset(self, splits: Splits, start_epoch: int) -> tf.data.Dataset:
-        """Endless augmented batches; those of epoch e depend only on (seed, e)."""
+    def train_dataset(
+        self, splits: Splits, start_epoch: int, skip_batches: int = 0
+    ) -> tf.data.Dataset:
+        """Endless augmented batches from epoch `start_epoch`, less its first `skip_batches`;
+        those of epoch e depend only on (seed, e)."""
         augment = self.config.data.augment
         return data_lib.make_train_dataset(
             splits.x_train,
@@ -67,6 +70,7 @@ class ImageClassificationTask:
             batch_size=self.config.train.batch_size,
             seed=self.config.runtime.seed,
             start_epoch=start_epoch,
+            skip_batches=skip_batches,
             accumulation_steps=self.config.train.accumulation_steps,
             normalization=self.config.data.normalization,
             flip=augment.flip,

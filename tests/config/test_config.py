@@ -93,7 +93,7 @@ def test_round_trip_through_yaml(tmp_path):
     [
         ("train: {epoch: 3}\n", [], "unknown key train.epoch (did you mean train.'epochs'?)"),
         (
-            "",
+            "{}\n",
             ["train.optimiser.lr=0.1"],
             "unknown key train.optimiser (did you mean train.'optimizer'?)",
         ),
@@ -125,9 +125,13 @@ def test_round_trip_through_yaml(tmp_path):
             [],
             "data.augment.autoaugment: one image policy at a time, found 'cifar10' with",
         ),
-        ("", ["data.augment.autoaugment=imagenet"], "data.augment.autoaugment: expected one of"),
-        ("", ["data.augment.color_jitter.hue=0.7"], "data.augment.color_jitter.hue: expected"),
-        ("", ["data.augment.mixup=-1"], "data.augment.mixup: expected a value >= 0.0"),
+        (
+            "{}\n",
+            ["data.augment.autoaugment=imagenet"],
+            "data.augment.autoaugment: expected one of",
+        ),
+        ("{}\n", ["data.augment.color_jitter.hue=0.7"], "data.augment.color_jitter.hue: expected"),
+        ("{}\n", ["data.augment.mixup=-1"], "data.augment.mixup: expected a value >= 0.0"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_line(tmp_path, text, overrides, expected):

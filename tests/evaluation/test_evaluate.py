@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import keras
@@ -28,6 +29,7 @@ from resnet_tf.data import (
 )
 from resnet_tf.errors import DataError
 from resnet_tf.models import build_model
+from resnet_tf.startup import device_line
 from tests.helpers import REPO_ROOT, assert_one_error_line
 from tests.helpers.tiny_runs import child_env
 
@@ -148,6 +150,7 @@ def test_report_files_plots_and_summary(evaluated, run_dir):
     markdown = (eval_dir / "report.md").read_text()
     assert f"{report['top1_accuracy']:.2%}" in markdown and "with flip TTA" in markdown
     assert "top-1" in stdout and "with flip TTA" in stdout and str(eval_dir) in stdout
+    assert stdout.splitlines()[0] == device_line("evaluation")  # "no GPU found: ..." here
 
 
 def test_a_run_folder_alone_uses_its_best_checkpoint(run_dir, tiny_cifar_archive, tmp_path):
@@ -336,6 +339,38 @@ def test_command_line_prints_no_traceback(bad_checkpoints):
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and str(path) in errors[0]
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("kind", ["file", "under_a_file", "report_is_a_folder", "read_only"])
+def test_an_unusable_output_fails_before_evaluating(kind, run_dir, tmp_path, monkeypatch, capsys):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("not a folder")
+    clash = tmp_path / "out" / "report.json"
+    clash.mkdir(parents=True)
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    output, reason = {
+        "file": (taken, "it is a file, expected a folder"),
+        "under_a_file": (taken / "eval", f"{taken} is a file, expected a folder"),
+        "report_is_a_folder": (clash.parent, f"{clash} is a folder, expected a file"),
+        "read_only": (read_only / "eval", f"cannot create files in {read_only} (permission"),
+    }[kind]
+
+    def refuse(*args, **kwargs):
+        if Path(kwargs["dir"]) == read_only:
+            raise PermissionError(13, "Permission denied")
+        return real_mkstemp(*args, **kwargs)
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("the evaluation started")
+
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # a read-only folder (as root, chmod cannot)
+    monkeypatch.setattr(evaluation.sources, "load_checkpoint", no_evaluation)
+    monkeypatch.setattr(evaluation, "evaluate_model", no_evaluation)
+    code, stderr = run_main(["--checkpoint", str(run_dir), "--output", str(output)], capsys)
+    assert_one_error_line(code, stderr, f"{output}: cannot write the report there: {reason}")
+    assert not (read_only / "eval").exists()
 
 
 def test_every_tta_is_accepted_by_the_command_line_and_the_config():

@@ -78,6 +78,7 @@ def test_lookahead_acts_on_weight_updates_only():
     x, y = np.zeros((6, 8, 8, 3), "f4"), np.zeros(6, "i4")
     lookahead.on_train_begin()
     for batch in range(3 * 6):  # 6 updates of 3 batches each
+        lookahead.on_train_batch_begin(batch)
         model.train_on_batch(x, y)
         lookahead.on_train_batch_end(batch)
     assert acted == [2, 4, 6]  # every 2 updates and at the epoch's end (4), once each

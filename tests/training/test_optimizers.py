@@ -50,6 +50,7 @@ def test_lookahead_pulls_the_weights_to_the_slow_average_on_its_steps():
     lookahead = Lookahead(every=5, total_steps=10, steps_per_epoch=4, max_decay=0.8)
     lookahead.set_model(model)
     lookahead.on_train_begin()
+    lookahead.on_train_batch_begin(0)  # the slow weights start from the first step's
     kernel = model.weights[0]
     start = kernel.numpy().copy()
 

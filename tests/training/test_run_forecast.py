@@ -77,3 +77,12 @@ def test_batches_reported_a_few_at_a_time_are_timed_too():
     (message,) = said  # from the timed batches, before the epoch's end
     # 184 batches left after the 16 reported when timing ended: 92 s
     assert message.startswith("forecast: about 2 min of training left (50 s an epoch at 128")
+
+
+def test_a_run_resumed_inside_its_first_epoch_counts_only_the_batches_left():
+    """Resumed after 3 of 5 batches of epoch 1 of 2: 2 batches in this first epoch, 7 left."""
+    said, clock = [], FakeClock()
+    forecast = RunForecast(2, 5, 32, on_gpu=True, say=said.append, clock=clock, batches_done=3)
+    feed(forecast, clock, 2, first=2.0, then=2.0)  # 2 s a batch
+    (message,) = said
+    assert message.startswith("forecast: about 10 s of training left (10 s an epoch at 16 ")

@@ -60,3 +60,25 @@ def test_bad_seed_lists_and_a_clashing_seed_are_one_line(tiny_cifar_archive, tmp
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: --seeds sets runtime.seed for each run; drop --set runtime.seed=..."]
     assert not list(tmp_path.iterdir())
+
+
+def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monkeypatch, capsys):
+    """SIGTERM or Ctrl-C in one seed's run stops the command there (exit 143 or 130), rather
+    than going on to the next seed."""
+    from resnet_tf.errors import RunInterrupted
+    from resnet_tf.experiment import seeds
+
+    started = []
+
+    def interrupted_start(config, config_path, argv=None):
+        started.append(config.runtime.seed)
+        run = SeedRuns(tmp_path, "fast").run(config.runtime.seed).root
+        raise RunInterrupted("SIGTERM", 143, "at epoch 1 step 2", str(run))
+
+    monkeypatch.setattr(seeds, "start", interrupted_start)
+    assert train_cli.main(seeds_args(tiny_cifar_archive, tmp_path, "3,5")) == 143
+    assert started == [3]
+    assert capsys.readouterr().err.strip() == (
+        "interrupted by SIGTERM at epoch 1 step 2; continue with: python train.py --resume "
+        f"{tmp_path / 'fast-s3'}"
+    )

@@ -18,7 +18,7 @@ import tensorflow as tf
 import train as train_cli
 from resnet_tf import evaluation, experiment, training
 from resnet_tf.config import load_config
-from resnet_tf.errors import TrainingError
+from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
 from resnet_tf.training import losses, metrics, schedules
@@ -208,11 +208,20 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
 
     assert run("whole", [])["status"] == "completed"
     capsys.readouterr()
-    interrupted = run("broken", [CtrlCAfterFirstEpoch()])
+    with pytest.raises(RunInterrupted) as stopped:
+        run("broken", [CtrlCAfterFirstEpoch()])
+    assert stopped.value.exit_code == 130 and "python train.py --resume" in str(stopped.value)
+    interrupted = json.loads((tmp_path / "broken" / "metrics.json").read_text())
     assert interrupted["status"] == "interrupted" and interrupted["epochs_completed"] == 1
     out = capsys.readouterr().out
-    assert "python train.py --resume" in out
     assert "distilling from " + str(teacher.resolve()) + ": bottleneck_teacher" in out
+    # Resume refuses a changed teacher (and goes on once it is back).
+    original = teacher.read_bytes()
+    save_bottleneck_teacher(teacher, widths=(4, 8))  # another model in the teacher's file
+    assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "changed since the run started" in error[0], error
+    teacher.write_bytes(original)
     assert train_cli.main(["--resume", str(tmp_path / "broken")]) == 0
 
     unbroken, resumed = (tmp_path / name for name in ("whole", "broken"))
@@ -234,17 +243,15 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     assert recorded.teacher_sha256 == hashlib.sha256(teacher.read_bytes()).hexdigest()
     fresh = build_model("fastnet_relu", width_multiplier=0.25)
     assert [w.path for w in whole.weights] == [w.path for w in fresh.weights]
-    capsys.readouterr()
-    save_bottleneck_teacher(teacher, widths=(4, 8))  # another model in the teacher's file
-    assert train_cli.main(["--resume", str(resumed)]) == 1
-    error = capsys.readouterr().err.strip().splitlines()
-    assert len(error) == 1 and "changed since the run started" in error[0], error
 
 
 def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
-    """A hard kill mid-training loses at most the current epoch; resume completes the run."""
+    """A hard kill mid-training loses at most the steps since the last checkpoint (here one
+    every step: train.checkpoint_every_minutes tiny); resume continues from inside the epoch
+    and completes the run."""
     # The model does not matter here; the quick one saves ~10 s in the killed run and the resume.
-    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4, extra=QUICK_MODEL)
+    extra = [*QUICK_MODEL, "train.checkpoint_every_minutes=0.000001"]
+    args = tiny_args(tiny_cifar_archive, tmp_path, "killed", epochs=4, extra=extra)
     env = child_env()
     proc = subprocess.Popen(
         [sys.executable, str(REPO_ROOT / "train.py"), *args],
@@ -254,8 +261,9 @@ def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
         stderr=subprocess.DEVNULL,
     )
     history = tmp_path / "killed" / "history.csv"
+    mid_epoch = tmp_path / "killed" / "checkpoints" / "mid_epoch.keras"
     deadline = time.time() + 300
-    while time.time() < deadline and len(read_history(history)) < 2:
+    while time.time() < deadline and not (len(read_history(history)) >= 2 and mid_epoch.exists()):
         assert proc.poll() is None, "training ended before it could be killed"
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
@@ -267,9 +275,12 @@ def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
     resume = ["--resume", str(tmp_path / "killed"), "--data-dir", str(tiny_cifar_archive)]
     resumed = run_in_process(resume, capsys)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed after epoch" in resumed.stdout
+    # From inside the epoch killed in, or (killed between its last.keras and the deletion of
+    # its mid-epoch file) from its end.
+    assert "resumed in epoch " in resumed.stdout or "resumed after epoch " in resumed.stdout
     assert [r["epoch"] for r in read_history(history)] == [1, 2, 3, 4]
     assert not list((tmp_path / "killed").rglob("*.tmp*"))
+    assert not mid_epoch.exists()
 
 
 def test_bad_command_lines_get_one_line_and_a_nonzero_exit(

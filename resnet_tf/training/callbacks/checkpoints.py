@@ -1,7 +1,8 @@
 """checkpoints/best.keras and checkpoints/last.keras after each recorded epoch.
 
 Written after history.csv and best before last, so that a crash at any point leaves files that
---resume can reconcile (the epoch comes from last.keras; rows past it are dropped).
+--resume can reconcile (the epoch comes from last.keras; rows past it are dropped). Then the
+epoch's mid-epoch checkpoint goes: last.keras is further on (resume would ignore it anyway).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class CheckpointSaver(keras.callbacks.Callback):
         self.best = max(
             (r["val_accuracy"] for r in rows if math.isfinite(r["val_accuracy"])), default=-math.inf
         )
+        # The epoch last.keras holds: what a run stopped by a failed write resumes after.
+        self.saved_epoch = rows[-1]["epoch"] if rows else 0
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.rows or self.rows[-1]["epoch"] != epoch + 1:
@@ -35,3 +38,5 @@ class CheckpointSaver(keras.callbacks.Callback):
             self.best = score
             atomic_save(self.paths.best, self.model.save)
         atomic_save(self.paths.last, self.model.save)
+        self.saved_epoch = epoch + 1
+        self.paths.mid_epoch.unlink(missing_ok=True)  # last.keras is further on

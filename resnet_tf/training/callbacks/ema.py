@@ -36,11 +36,16 @@ def swap_average(model: keras.Model) -> None:
 
 class AveragedWeights(keras.callbacks.Callback):
     """Put the optimizer's averaged weights into the model for validation and the epoch's end,
-    and the raw weights back for training (which starts with the raw weights in the model)."""
+    and the raw weights back for training (which starts with the raw weights in the model).
+
+    After fit() the model holds the average and the optimizer the raw weights, as in
+    last.keras, so that a run trained in two fit() calls (a resume from inside an epoch)
+    continues from exactly where the first left off."""
 
     def __init__(self):
         super().__init__()
         self.average_in_model = False
+        self.raw: list | None = None  # the raw weights, kept from the last epoch to fit()'s end
 
     def _swap(self) -> None:
         swap_average(self.model)
@@ -57,10 +62,17 @@ class AveragedWeights(keras.callbacks.Callback):
             # fit() ends by writing the optimizer's averages into the model: make them the
             # average too, so that the model it leaves is the averaged one.
             optimizer = self.model.optimizer
+            self.raw = [tf.identity(a.value) for a in optimizer._model_variables_moving_average]
             for weight, average in zip(
                 optimizer._trainable_variables, optimizer._model_variables_moving_average
             ):
                 average.assign(weight.value)
+
+    def on_train_end(self, logs=None):
+        if self.raw is not None:  # fit() has put the average into the model: the raw back
+            for average, raw in zip(self.model.optimizer._model_variables_moving_average, self.raw):
+                average.assign(raw)
+            self.raw = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.average_in_model:

@@ -31,11 +31,22 @@ class Lookahead(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.last_step = self._step()
-        self.pairs = [
-            (w, keras.Variable(ops.convert_to_tensor(w), trainable=False, name=f"slow_{w.name}"))
-            for w in self.model.weights
-            if "float" in str(w.dtype)
-        ]
+        self.pairs = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # The average starts from the weights the first step trains: after every callback's
+        # epoch start (with an EMA, a second fit() begins with the average in the model).
+        if self.pairs is None:
+            self.pairs = [
+                (
+                    w,
+                    keras.Variable(
+                        ops.convert_to_tensor(w), trainable=False, name=f"slow_{w.name}"
+                    ),
+                )
+                for w in self.model.weights
+                if "float" in str(w.dtype)
+            ]
 
     def decay(self, step: int) -> float:
         return self.max_decay * (min(step, self.total_steps) / self.total_steps) ** 3

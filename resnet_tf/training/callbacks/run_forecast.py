@@ -38,7 +38,8 @@ def describe_duration(seconds: float) -> str:
 
 class RunForecast(keras.callbacks.Callback):
     """Times TIMED_BATCHES batches after WARMUP_BATCHES (or, in a shorter epoch, the whole
-    first epoch) and says once what the remaining `epochs_left` epochs will take."""
+    first epoch) and says once what the remaining `epochs_left` epochs will take, less the
+    `batches_done` of the first one that a resume from inside it skips."""
 
     def __init__(
         self,
@@ -48,10 +49,12 @@ class RunForecast(keras.callbacks.Callback):
         on_gpu: bool,
         say: Callable[[str], None] = say_now,
         clock: Callable[[], float] = time.perf_counter,
+        batches_done: int = 0,
     ):
         super().__init__()
         self.epochs_left = epochs_left
         self.batches_per_epoch = batches_per_epoch
+        self.batches_done = batches_done
         self.batch_size = batch_size
         self.on_gpu = on_gpu
         self.say = say
@@ -77,12 +80,14 @@ class RunForecast(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.said and self.first_epoch:  # an epoch too short to time part of
-            self._forecast((self.clock() - self.epoch_started) / self.batches_per_epoch, None)
+            batches = self.batches_per_epoch - self.batches_done
+            self._forecast((self.clock() - self.epoch_started) / batches, batches)
         self.first_epoch = False
 
-    def _forecast(self, seconds_per_batch: float, batches_done: int | None) -> None:
+    def _forecast(self, seconds_per_batch: float, batches_timed: int) -> None:
+        """`batches_timed`: the batches this session has trained when it speaks."""
         self.said = True
-        left = self.epochs_left * self.batches_per_epoch - (batches_done or self.batches_per_epoch)
+        left = self.epochs_left * self.batches_per_epoch - self.batches_done - batches_timed
         total = seconds_per_batch * left
         rate = self.batch_size / max(seconds_per_batch, 1e-9)
         epoch = seconds_per_batch * self.batches_per_epoch
