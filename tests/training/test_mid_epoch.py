@@ -198,17 +198,24 @@ def test_kill_inside_an_epoch_then_resume_equals_an_unbroken_run(tiny_cifar_arch
     assert json.loads((broken / "metrics.json").read_text())["status"] == "completed"
 
 
+def stop_with(sig, at_batch, name, tiny_cifar_archive, tmp_path, monkeypatch, capsys):
+    """Train the quick model into tmp_path/name, raising signal `sig` at the end of batch
+    `at_batch` of epoch 1: (the run folder, what train.main() returned and printed)."""
+    args = tiny_args(tiny_cifar_archive, tmp_path, name, extra=QUICK_MODEL)
+    with monkeypatch.context() as patch:
+        with_callbacks(patch, AtBatch(0, at_batch, lambda: signal.raise_signal(sig), True))
+        return tmp_path / name, run_in_process(args, capsys)
+
+
 def test_sigterm_saves_inside_the_epoch_exits_143_and_resumes(
     tiny_cifar_archive, tmp_path, monkeypatch, capsys
 ):
     """SIGTERM (preemption) in epoch 1: the state is saved at the next batch end, training
     stops with one line and exit code 143, and --resume continues from there to the end.
     (That such a resume ends bit for bit where an unbroken run does is the test above.)"""
-    run = tmp_path / "stopped"
-    args = tiny_args(tiny_cifar_archive, tmp_path, "stopped", extra=QUICK_MODEL)
-    with monkeypatch.context() as patch:
-        with_callbacks(patch, AtBatch(0, 1, lambda: signal.raise_signal(signal.SIGTERM), True))
-        stopped = run_in_process(args, capsys)
+    run, stopped = stop_with(
+        signal.SIGTERM, 1, "stopped", tiny_cifar_archive, tmp_path, monkeypatch, capsys
+    )
     assert stopped.returncode == 143, stopped.stderr[-2000:]
     assert stopped.stderr.strip().splitlines()[-1] == (
         f"interrupted by SIGTERM at epoch 1 step 2; continue with: python train.py --resume {run}"
@@ -233,11 +240,9 @@ def test_ctrl_c_saves_inside_the_epoch_and_exits_130(
 ):
     """The first Ctrl-C is a request: the state is saved at the next batch end, then the run
     stops with exit code 130 (a script can tell it from a finished run's 0)."""
-    run = tmp_path / "ctrl-c"
-    args = tiny_args(tiny_cifar_archive, tmp_path, "ctrl-c", extra=QUICK_MODEL)
-    with monkeypatch.context() as patch:
-        with_callbacks(patch, AtBatch(0, 2, lambda: signal.raise_signal(signal.SIGINT), True))
-        stopped = run_in_process(args, capsys)
+    run, stopped = stop_with(
+        signal.SIGINT, 2, "ctrl-c", tiny_cifar_archive, tmp_path, monkeypatch, capsys
+    )
     assert stopped.returncode == 130, stopped.stderr[-2000:]
     assert stopped.stderr.strip().splitlines()[-1] == (
         f"interrupted by Ctrl-C at epoch 1 step 3; continue with: python train.py --resume {run}"
