@@ -63,6 +63,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="flip: also report the mean logits of each image and its mirror; flip_translate: "
         "of 6 views (the image, its mirror, and both moved by 1 px each way)",
     )
+    parser.add_argument(
+        "--tta-fraction",
+        type=float,
+        default=1.0,
+        help="with --tta: give the views only to this share of the images, the least confident "
+        "first (default 1: all)",
+    )
     return parser.parse_args(argv)
 
 
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=args.output,
             batch_size=args.batch_size,
             tta=args.tta,
+            tta_fraction=args.tta_fraction,
         )
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)

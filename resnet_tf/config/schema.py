@@ -22,7 +22,7 @@ ACTIVATIONS = ("gelu", "relu")
 FLIP_MODES = ("random", "alternate")
 CROP_MODES = ("zero", "reflect")
 NORMALIZATIONS = ("cifar10", "imagenet", "none")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 SCHEDULES = ("constant", "cosine", "linear", "step", "multistep", "onecycle")
 LR_SCALINGS = ("none", "linear")
 TTA_CHOICES = ("none", "flip", "flip_translate")
@@ -149,6 +149,7 @@ class DataConfig:
 
 @dataclass
 class OptimizerConfig:
+    # muon: Muon (the muon_ keys) on the conv kernels, sgd with the keys below on the rest.
     name: Literal[OPTIMIZERS] = "sgd"
     lr: float = field(default=0.1, metadata=value_range(0.0, 100.0, lo_open=True))
     momentum: float = field(default=0.9, metadata=value_range(0.0, 1.0))
@@ -159,11 +160,17 @@ class OptimizerConfig:
     beta_1: float = field(default=0.9, metadata=value_range(0.0, 1.0))
     beta_2: float = field(default=0.999, metadata=value_range(0.0, 1.0))
     epsilon: float = field(default=1e-7, metadata=value_range(0.0, 1.0, lo_open=True))
-    # sgd: the batch-norm shifts (beta) train with this times the lr; their weight decay per
-    # step stays that of the other weights (airbench uses 64).
+    # sgd, muon: the batch-norm shifts (beta; with muon also the whitening bias) train with this
+    # times the lr; their weight decay per step stays that of the other weights (airbench: 64).
     bn_bias_lr_multiplier: float = field(
         default=1.0, metadata=value_range(0.0, 1000.0, lo_open=True)
     )
+    # muon: the conv kernels' lr at the schedule's peak (the schedule's shape applies), their
+    # momentum (Nesterov if nesterov) and Newton-Schulz steps. The kernels get no weight decay:
+    # Muon holds each at a fixed norm.
+    muon_lr: float = field(default=0.24, metadata=value_range(0.0, 100.0, lo_open=True))
+    muon_momentum: float = field(default=0.6, metadata=value_range(0.0, 1.0, hi_open=True))
+    muon_ns_steps: int = field(default=3, metadata=value_range(1, 20))
 
 
 @dataclass
@@ -219,6 +226,9 @@ class TrainConfig:
     # Test-time augmentation for the final test score: flip averages the logits of each test
     # image and its mirror image; flip_translate adds both moved by 1 px (6 views).
     test_tta: Literal[TTA_CHOICES] = "none"
+    # The share of test images, least confident first (by the top softmax probability of the
+    # plain view), that get test_tta's views; the rest keep their plain logits.
+    test_tta_fraction: float = field(default=1.0, metadata=value_range(0.0, 1.0, lo_open=True))
     # Lookahead: every this many steps (and at each epoch end), the weights move to a slow
     # average of themselves whose decay grows as lookahead_max_decay * progress**3; 0: off.
     lookahead_every: int = field(default=0, metadata=value_range(0, 100000))
@@ -226,6 +236,9 @@ class TrainConfig:
     # Save the state inside an epoch (checkpoints/mid_epoch.keras) when this many minutes have
     # passed since the last save, so that a killed run loses minutes, not an epoch; 0: off.
     checkpoint_every_minutes: float = field(default=10.0, metadata=value_range(0.0, 10080.0))
+    # Fast nets: train the patch-whitening bias for this many (possibly fractional) epochs, its
+    # lr ramped down to zero over them, then keep it frozen; 0: it trains throughout.
+    whitening_bias_epochs: float = field(default=0.0, metadata=value_range(0.0))
     # Knowledge distillation from a trained teacher (off unless distill.teacher is set).
     distill: DistillConfig = field(default_factory=DistillConfig)
 

@@ -24,6 +24,7 @@ from resnet_tf.config.schema import (
     Config,
     DistillConfig,
     ModelConfig,
+    OptimizerConfig,
 )
 from resnet_tf.config.wording import describe_found, did_you_mean, short_repr, shorten, type_name
 from resnet_tf.errors import ConfigError
@@ -205,6 +206,36 @@ def check_distill(distill: DistillConfig) -> None:
         )
 
 
+def check_muon_keys(optimizer: OptimizerConfig) -> None:
+    """The muon_ keys are refused with another optimizer, where they would do nothing."""
+    if optimizer.name == "muon":
+        return
+    for key in ("muon_lr", "muon_momentum", "muon_ns_steps"):
+        value = getattr(optimizer, key)
+        if value != getattr(OptimizerConfig(), key):
+            raise ConfigError(
+                f"train.optimizer.{key}: only the muon optimizer has it, found "
+                f"{describe_found(value)} with {optimizer.name!r}; set train.optimizer.name to "
+                "muon or drop the key"
+            )
+
+
+def check_whitening_bias(config: Config) -> None:
+    epochs = config.train.whitening_bias_epochs
+    if epochs == 0:
+        return
+    if config.model.name not in FAST_NET_NAMES:
+        raise ConfigError(
+            f"train.whitening_bias_epochs: only the fast nets {FAST_NET_NAMES} have a whitening "
+            f"layer, found {epochs} with model.name {config.model.name!r}"
+        )
+    if config.train.optimizer.name not in ("sgd", "muon"):
+        raise ConfigError(
+            f"train.whitening_bias_epochs: only sgd and muon can ramp the whitening bias down, "
+            f"found {epochs} with train.optimizer.name {config.train.optimizer.name!r}"
+        )
+
+
 def check_whole(config: Config) -> None:
     """Checks that involve more than one key."""
     check_model(config.model)
@@ -219,11 +250,20 @@ def check_whole(config: Config) -> None:
             "(TensorFlow refuses it); set one of them to false"
         )
     optimizer = config.train.optimizer
-    if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name != "sgd":
+    if optimizer.bn_bias_lr_multiplier != 1.0 and optimizer.name not in ("sgd", "muon"):
         raise ConfigError(
-            f"train.optimizer.bn_bias_lr_multiplier: only sgd has it (Adam's steps ignore a "
-            f"gradient's scale), found {optimizer.bn_bias_lr_multiplier} with {optimizer.name!r}"
+            f"train.optimizer.bn_bias_lr_multiplier: only sgd and muon have it (Adam's steps "
+            f"ignore a gradient's scale), found {optimizer.bn_bias_lr_multiplier} with "
+            f"{optimizer.name!r}"
         )
+    check_muon_keys(optimizer)
+    if config.train.test_tta_fraction != 1.0 and config.train.test_tta == "none":
+        raise ConfigError(
+            f"train.test_tta_fraction: the share of test images given test_tta's views, but "
+            f"train.test_tta is 'none', found {config.train.test_tta_fraction}; set test_tta "
+            "or drop the key"
+        )
+    check_whitening_bias(config)
     if config.train.lookahead_every and config.train.steps_per_execution > 1:
         raise ConfigError(
             "train.lookahead_every: Lookahead runs between steps, so it needs "

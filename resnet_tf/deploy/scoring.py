@@ -47,9 +47,10 @@ def evaluate_exported(
     output_dir: str | os.PathLike | None = None,
     batch_size: int = 500,
     tta: str = "none",
+    tta_fraction: float = 1.0,
 ) -> dict:
     """evaluate.py's report (report.json, report.md, figures) of an exported model."""
-    evaluation.check_options(batch_size, tta)
+    evaluation.check_options(batch_size, tta, tta_fraction)
     path = Path(os.path.abspath(Path(path).expanduser()))
     if normalization is not None:
         raise DeployError(
@@ -71,5 +72,6 @@ def evaluate_exported(
         output_dir=output_dir,
         batch_size=batch_size,
         tta=tta,
+        tta_fraction=tta_fraction,
         model_format=classifier.format,
     )

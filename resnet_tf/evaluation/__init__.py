@@ -12,6 +12,7 @@ The modules: metrics (numpy), tta (logits), sources (inputs), report (text), fig
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from resnet_tf.evaluation.report import (
     format_for_terminal,
     write_report,
 )
-from resnet_tf.evaluation.tta import predict, tta_level
+from resnet_tf.evaluation.tta import predict, tta_level, with_views_where_unsure
 from resnet_tf.startup import device_line
 
 __all__ = [
@@ -53,12 +54,13 @@ def evaluate_checkpoint(
     output_dir: str | os.PathLike | None = None,
     batch_size: int = 500,
     tta: str = "none",
+    tta_fraction: float = 1.0,
 ) -> dict:
     """Evaluate a checkpoint, write report.json, report.md and the figures; return the report.
 
     Every input is checked before the first forward pass, so a bad one fails in seconds.
     """
-    check_options(batch_size, tta)
+    check_options(batch_size, tta, tta_fraction)
     found = sources.resolve_checkpoint(checkpoint)
     output_dir = Path(output_dir) if output_dir is not None else found.default_output_dir
     check_report_folder(output_dir)
@@ -76,15 +78,18 @@ def evaluate_checkpoint(
         output_dir=output_dir,
         batch_size=batch_size,
         tta=tta,
+        tta_fraction=tta_fraction,
     )
 
 
-def check_options(batch_size: int, tta: str) -> None:
+def check_options(batch_size: int, tta: str, tta_fraction: float = 1.0) -> None:
     """The options an evaluation takes besides its inputs, checked before anything loads."""
     if batch_size <= 0:
         raise EvaluationError(f"--batch-size must be positive, found {batch_size}")
     if tta not in TTA_CHOICES:
         raise EvaluationError(f"--tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
+    if not 0 < tta_fraction <= 1:
+        raise EvaluationError(f"--tta-fraction must be in (0, 1], found {tta_fraction}")
 
 
 def check_report_folder(output_dir: Path) -> None:
@@ -105,6 +110,7 @@ def evaluate_model(
     output_dir: Path,
     batch_size: int,
     tta: str,
+    tta_fraction: float = 1.0,
     model_format: str = "keras",
 ) -> dict:
     """The report of any model called as `model(images, training=False) -> logits` on images
@@ -122,7 +128,9 @@ def evaluate_model(
     tta_logits, tta_seconds = None, 0.0
     if tta != "none":
         # The views other than the image itself; its logits are reused, as is their time.
-        tta_logits, view_seconds = predict(model, dataset, tta, plain=logits)
+        tta_logits, view_seconds, _ = views_logits(
+            model, data.images, data.labels, logits, normalization, batch_size, tta, tta_fraction
+        )
         tta_seconds = seconds + view_seconds
     report = build_report(
         checkpoint=checkpoint,
@@ -138,6 +146,7 @@ def evaluate_model(
         logits=logits,
         seconds=seconds,
         tta=tta,
+        tta_fraction=tta_fraction,
         tta_logits=tta_logits,
         tta_seconds=tta_seconds,
         figures=dict(figures.FIGURE_FILES),
@@ -156,8 +165,10 @@ def score_checkpoint(
     normalization: str,
     tta: str,
     batch_size: int,
+    tta_fraction: float = 1.0,
 ) -> dict[str, float]:
-    """accuracy, loss, images and seconds (of the forward passes) of a saved model.
+    """accuracy, loss, images, seconds (of the forward passes) and tta_images (those given
+    the TTA views) of a saved model.
 
     The checkpoint is loaded as a user would (plain keras.models.load_model), so the score is
     what anyone gets from the file, and scored through the same TTA path as evaluate.py.
@@ -167,5 +178,39 @@ def score_checkpoint(
     dataset = data_lib.make_eval_dataset(
         images, labels, batch_size=batch_size, normalization=normalization
     )
-    logits, seconds = predict(model, dataset, tta)
-    return {**accuracy_and_loss(logits, labels), "seconds": seconds}
+    logits, seconds = predict(model, dataset)
+    tta_images = 0
+    if tta != "none":
+        logits, view_seconds, tta_images = views_logits(
+            model, images, labels, logits, normalization, batch_size, tta, tta_fraction
+        )
+        seconds += view_seconds
+    return {**accuracy_and_loss(logits, labels), "seconds": seconds, "tta_images": tta_images}
+
+
+def views_logits(
+    model: Callable,
+    images: np.ndarray,
+    labels: np.ndarray,
+    plain: np.ndarray,
+    normalization: str,
+    batch_size: int,
+    tta: str,
+    fraction: float,
+) -> tuple[np.ndarray, float, int]:
+    """(logits, seconds, images given the views) at TTA level `tta`: every image's views, or
+    with fraction < 1 those of the least confident images only (the rest keep their `plain`
+    logits, the views' time then counts only theirs)."""
+
+    def views_of(indices: np.ndarray) -> np.ndarray:
+        dataset = data_lib.make_eval_dataset(
+            images[indices], labels[indices], batch_size=batch_size, normalization=normalization
+        )
+        return predict(model, dataset, tta, plain=plain[indices])[0]
+
+    started = time.perf_counter()
+    if fraction >= 1:
+        logits, count = views_of(np.arange(len(plain))), len(plain)
+    else:
+        logits, count = with_views_where_unsure(plain, fraction, views_of)
+    return logits, time.perf_counter() - started, count

@@ -40,6 +40,7 @@ def build_report(
     tta_logits: np.ndarray | None,
     tta_seconds: float,
     figures: dict[str, str],
+    tta_fraction: float = 1.0,
     output_dir: Path,
 ) -> dict:
     """Every number of report.json, in its order; `tta_logits` is None without TTA."""
@@ -72,7 +73,9 @@ def build_report(
     if tta_logits is not None:
         report["tta"] = {
             "name": tta,
-            "method": TTA_METHODS[tta],
+            "method": TTA_METHODS[tta]
+            + ("" if tta_fraction >= 1 else f", on the {tta_fraction:.0%} least confident images"),
+            "fraction": tta_fraction,
             **metrics.headline_metrics(tta_logits, labels),
             "images_per_s": round(len(labels) / tta_seconds, 1),
         }

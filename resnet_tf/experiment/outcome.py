@@ -61,11 +61,19 @@ def print_outcome(paths: RunPaths, metrics: RunMetrics, result: TrainResult) -> 
     if metrics.is_scored:
         lines.append(
             f"  test accuracy of best.keras: {pct(metrics.test_accuracy)} "
-            f"on {metrics.test_images:,} images"
-            + (f" (with {metrics.test_tta} TTA)" if metrics.test_tta != "none" else "")
+            f"on {metrics.test_images:,} images" + tta_note(metrics)
         )
     lines.append(f"  run folder: {paths.root}  (plot: {paths.plot})")
     say("\n".join(lines))
+
+
+def tta_note(metrics: RunMetrics) -> str:
+    if metrics.test_tta == "none":
+        return ""
+    images = metrics.test_tta_images
+    if images is None or images == metrics.test_images:
+        return f" (with {metrics.test_tta} TTA)"
+    return f" (with {metrics.test_tta} TTA on the {images:,} least confident)"
 
 
 def say(text: str) -> None:

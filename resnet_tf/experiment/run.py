@@ -237,10 +237,12 @@ def _run(
             normalization=config.data.normalization,
             tta=config.train.test_tta,
             batch_size=task.eval_batch_size,
+            tta_fraction=config.train.test_tta_fraction,
         )
         metrics.test_accuracy = test["accuracy"]
         metrics.test_loss = test["loss"]
         metrics.test_tta = config.train.test_tta
+        metrics.test_tta_images = test["tta_images"]
         metrics.test_images = test["images"]
         metrics.test_seconds = round(time.perf_counter() - test_started, 2)
     # The whole command: start-up, data loading, training and the test score.

@@ -33,6 +33,7 @@ class RunMetrics:
     test_accuracy: float | None = None
     test_loss: float | None = None
     test_tta: str | None = None
+    test_tta_images: int | None = None  # those given the TTA views (train.test_tta_fraction)
     test_images: int | None = None
     test_seconds: float | None = None
 

@@ -21,7 +21,8 @@ from resnet_tf.runs.run_dir import run_of_checkpoint
 from resnet_tf.training import metrics
 from resnet_tf.training.distillation import attach_teacher
 from resnet_tf.training.losses import SparseCrossEntropy
-from resnet_tf.training.optimizers import SGD, is_bn_bias
+from resnet_tf.training.muon import Muon, is_muon_weight
+from resnet_tf.training.optimizers import SGD
 from resnet_tf.training.saved_models import load_saved_classifier, resolve_saved_model
 from resnet_tf.training.schedules import LearningRate, make_schedule
 
@@ -168,12 +169,11 @@ class ImageClassificationTask:
         `model` was made) and attached to the loss (resnet_tf/training/distillation.py)."""
         train = self.config.train
         schedule = make_schedule(train, updates_per_epoch)
-        if train.optimizer.name in ("sgd", "adam"):
-            add_l2_penalty(
-                model, train.optimizer.weight_decay, train.optimizer.bn_bias_lr_multiplier
-            )
+        optimizer = make_optimizer(train, schedule, updates_per_epoch)
+        if train.optimizer.name in ("sgd", "adam", "muon"):
+            add_l2_penalty(model, train.optimizer.weight_decay, optimizer)
         model.compile(
-            optimizer=make_optimizer(train, schedule),
+            optimizer=optimizer,
             loss=SparseCrossEntropy(
                 num_classes=self.num_classes, label_smoothing=train.label_smoothing
             ),
@@ -192,7 +192,9 @@ class ImageClassificationTask:
             attach_teacher(model, self.teacher, train.distill.temperature, train.distill.alpha)
 
 
-def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimizers.Optimizer:
+def make_optimizer(
+    train: TrainConfig, schedule: LearningRate, updates_per_epoch: int
+) -> keras.optimizers.Optimizer:
     o = train.optimizer
     # Keras takes None (not 1) for no accumulation.
     accumulation = train.accumulation_steps if train.accumulation_steps > 1 else None
@@ -201,14 +203,24 @@ def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimize
     ema = {}
     if train.ema_decay > 0:
         ema = {"use_ema": True, "ema_momentum": train.ema_decay ** (1 / train.accumulation_steps)}
-    if o.name == "sgd":
-        return SGD(
+    if o.name in ("sgd", "muon"):
+        sgd = dict(
             learning_rate=schedule,
             gradient_accumulation_steps=accumulation,
             **ema,
             momentum=o.momentum,
             nesterov=o.nesterov,
             bn_bias_lr_multiplier=o.bn_bias_lr_multiplier,
+            whitening_bias_steps=round(train.whitening_bias_epochs * updates_per_epoch),
+        )
+        if o.name == "sgd":
+            return SGD(**sgd)
+        return Muon(
+            muon_lr=o.muon_lr,
+            muon_momentum=o.muon_momentum,
+            muon_ns_steps=o.muon_ns_steps,
+            peak_lr=schedule.peak_lr,
+            **sgd,
         )
     if o.name == "adam":
         return keras.optimizers.Adam(
@@ -231,14 +243,19 @@ def make_optimizer(train: TrainConfig, schedule: LearningRate) -> keras.optimize
 
 
 def add_l2_penalty(
-    model: keras.Model, weight_decay: float, bn_bias_lr_multiplier: float = 1.0
+    model: keras.Model, weight_decay: float, optimizer: keras.optimizers.Optimizer | None = None
 ) -> None:
     """PyTorch's coupled weight decay (gradient += wd * w, on every weight) as an L2 loss term
     wd/2 * ||w||^2, so that the recipes' numbers (e.g. 5e-4 for SGD) mean what they say.
 
-    BN shifts with a larger lr get a smaller penalty, so they decay as fast as the rest."""
+    Weights with a larger lr (SGD's BN shifts) get a smaller penalty, so they decay as fast as
+    the rest; Muon's kernels get none (Muon holds their norm fixed)."""
     if weight_decay <= 0:
         return
     for variable in model.trainable_variables:
-        scale = bn_bias_lr_multiplier if is_bn_bias(variable) else 1.0
+        if isinstance(optimizer, Muon) and is_muon_weight(variable):
+            continue
+        scale = 1.0
+        if isinstance(optimizer, SGD) and optimizer.uses_bias_lr(variable):
+            scale = optimizer.bn_bias_lr_multiplier
         variable.regularizer = keras.regularizers.L2(weight_decay / 2 / scale)

@@ -133,6 +133,29 @@ def test_flip_translate_report_agrees_with_the_training_test_score(
     assert report["tta"]["mean_loss"] == pytest.approx(direct["loss"], rel=1e-4)
     # both now run the one plain loop of evaluation.tta: same batches, same figures exactly
     assert report["tta"]["top1_accuracy"] == direct["accuracy"]
+    assert direct["tta_images"] == 40
+    # With the views for the least confident half only, the two still agree.
+    half = evaluation.evaluate_checkpoint(
+        run_dir,
+        data_dir=str(tiny_cifar_archive),
+        output_dir=tmp_path / "half",
+        batch_size=16,
+        tta="flip_translate",
+        tta_fraction=0.5,
+    )
+    direct_half = evaluation.score_checkpoint(
+        run_dir / "checkpoints" / "best.keras",
+        x_test,
+        y_test,
+        normalization="cifar10",
+        tta="flip_translate",
+        batch_size=16,
+        tta_fraction=0.5,
+    )
+    assert direct_half["tta_images"] == 20 and half["tta"]["fraction"] == 0.5
+    assert half["tta"]["method"].endswith("on the 50% least confident images")
+    assert half["tta"]["top1_accuracy"] == direct_half["accuracy"]
+    assert half["tta"]["mean_loss"] == pytest.approx(direct_half["loss"], rel=1e-6)
     assert report["tta"]["mean_loss"] == direct["loss"]
     assert direct["images"] == 40 and direct["seconds"] > 0
     assert report["tta"]["mean_loss"] != pytest.approx(report["mean_loss"], rel=1e-4)

@@ -7,8 +7,10 @@ import pytest
 import tensorflow as tf
 
 from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.data import make_eval_dataset
 from resnet_tf.errors import EvaluationError
-from resnet_tf.evaluation import tta
+from resnet_tf.evaluation import tta, views_logits
+from resnet_tf.evaluation.tta import least_confident, predict
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +73,46 @@ def test_predict_reuses_the_plain_logits_and_takes_either_batch_form(model, imag
         np.testing.assert_array_equal(full, plain)
     else:
         assert not np.array_equal(full, plain)
+
+
+def test_least_confident_picks_the_lowest_top_probabilities():
+    logits = np.array(
+        [[5.0, 0.0], [0.1, 0.0], [0.0, 3.0], [1.0, 1.0], [2.0, 0.0]], dtype=np.float32
+    )  # top probabilities: 0.99, 0.52, 0.95, 0.50, 0.88
+    assert least_confident(logits, 0.4).tolist() == [1, 3]
+    assert least_confident(logits, 0.5).tolist() == [1, 3, 4]  # ceil(2.5)
+    assert least_confident(logits, 1.0).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_a_tta_fraction_gives_the_views_to_the_least_confident_images_only():
+    """The chosen rows equal their full-TTA logits; the rest keep the plain ones."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(20, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=20)
+    weights = rng.normal(size=(32 * 32 * 3, 10)).astype("float32") * 0.002
+
+    def model(x, training=False):  # a linear model: moved and mirrored views change its logits
+        return tf.reshape(x, (x.shape[0], -1)) @ weights
+
+    dataset = make_eval_dataset(images, labels, batch_size=8, normalization="cifar10")
+    plain, _ = predict(model, dataset)
+    full, _ = predict(model, dataset, "flip_translate")
+    logits, _, count = views_logits(
+        model, images, labels, plain, "cifar10", 8, "flip_translate", 0.25
+    )
+    chosen = least_confident(plain, 0.25)
+    assert count == 5 and len(chosen) == 5
+    np.testing.assert_allclose(logits[chosen], full[chosen], rtol=1e-5, atol=1e-6)
+    rest = np.setdiff1d(np.arange(20), chosen)
+    np.testing.assert_array_equal(logits[rest], plain[rest])
+    assert not np.allclose(full[rest], plain[rest])  # so the check above can fail
+
+
+@pytest.mark.parametrize("fraction", [0.0, -0.5, 1.5])
+def test_a_tta_fraction_outside_0_1_is_refused_before_anything_loads(fraction):
+    from resnet_tf.evaluation import check_options
+
+    with pytest.raises(
+        EvaluationError, match=f"--tta-fraction must be in \\(0, 1\\], found {fraction}"
+    ):
+        check_options(500, "flip", fraction)

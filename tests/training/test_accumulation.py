@@ -40,7 +40,7 @@ def trained(optimizer_name: str, accumulation_steps: int, batch_size: int, x, y)
     if optimizer_name != "adamw":
         add_l2_penalty(model, train.optimizer.weight_decay)
     model.compile(
-        optimizer=make_optimizer(train, make_schedule(train, 3)),  # 3 updates in the run
+        optimizer=make_optimizer(train, make_schedule(train, 3), 3),  # 3 updates in the run
         loss=SparseCrossEntropy(num_classes=5, label_smoothing=0.1),
     )
     for start in range(0, len(x), batch_size):

@@ -35,7 +35,7 @@ def test_sgd_gives_bn_shifts_the_multiplied_lr_and_nothing_else():
 def test_l2_penalty_of_bn_shifts_shrinks_with_their_lr_multiplier():
     """So that lr * penalty gradient, the decay per step, is the same for every weight."""
     model = build_model("fastnet_relu", width_multiplier=0.25)
-    add_l2_penalty(model, 0.01, bn_bias_lr_multiplier=64.0)
+    add_l2_penalty(model, 0.01, SGD(bn_bias_lr_multiplier=64.0))
     factors = {v.path: v.regularizer.l2 for v in model.trainable_variables}
     betas = [p for p in factors if p.endswith("/beta")]
     assert len(betas) == 6  # two shift-only BNs per group

@@ -22,6 +22,7 @@ from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.models import build_model
 from resnet_tf.runs.history import read_history
 from resnet_tf.training import losses, metrics, schedules
+from resnet_tf.training.muon import Muon
 from resnet_tf.training.task import ImageClassificationTask, add_l2_penalty
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import (
@@ -176,7 +177,8 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
     Distillation from a (Bottleneck) teacher: its file is pinned in config.yaml, the checkpoints
     hold the student alone, and resume refuses a changed one. RandAugment, colour jitter,
     MixUp and CutMix draw from the batches' stateless seeds like every other augmentation; the
-    weight average (EMA) lives in the optimizer's state and is swapped exactly.
+    weight average (EMA) lives in the optimizer's state and is swapped exactly. The optimizer
+    is Muon (its momentum buffers are optimizer state too) with the whitening bias's ramp.
     (Resume of a BasicBlock ResNet: tests/runs/test_saved_runs_compat.py.)"""
 
     class CtrlCAfterFirstEpoch(keras.callbacks.Callback):
@@ -191,9 +193,12 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
             "model.identity_init=true",
             "data.augment.flip_mode=alternate",
             "train.batch_size=32",
+            "train.optimizer.name=muon",
             "train.optimizer.bn_bias_lr_multiplier=64",
+            "train.whitening_bias_epochs=1",
             "train.lookahead_every=3",
-            "train.test_tta=none",
+            "train.test_tta=flip",
+            "train.test_tta_fraction=0.5",
             "runtime.deterministic=true",
             f"train.distill.teacher={teacher}",
             "data.augment.randaugment.num_ops=2",
@@ -233,9 +238,16 @@ def test_resume_after_ctrl_c_equals_an_unbroken_run_with_every_extra_on(
         keras.models.load_model(run / "checkpoints" / "last.keras") for run in (unbroken, resumed)
     )
     assert whole.groups[0].identity_init and whole.optimizer.bn_bias_lr_multiplier == 64.0
+    assert isinstance(whole.optimizer, Muon) and whole.optimizer.whitening_bias_steps == 2
     for a, b in zip(whole.get_weights(), broken.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert json.loads((resumed / "metrics.json").read_text())["status"] == "completed"
+    scored = json.loads((resumed / "metrics.json").read_text())
+    assert scored["status"] == "completed"
+    assert (scored["test_tta"], scored["test_images"], scored["test_tta_images"]) == (
+        "flip",
+        40,
+        20,
+    )
 
     # The teacher: pinned in config.yaml, and nowhere in the student's checkpoints.
     recorded = load_config(unbroken / "config.yaml").train.distill
