@@ -4,6 +4,7 @@
     python -m resnet_tf.bench --mode all --data-dir ../shared/datasets --json
     python -m resnet_tf.bench --mode compare --peer-python /tmp/torchenv/bin/python --rounds 3
     python -m resnet_tf.bench --mode infer --checkpoint outputs/RUN --data-dir ../shared/datasets
+    python -m resnet_tf.bench --mode profile --model resnet18 --batch-size 128 --steps 2
 
 Every measurement runs in a fresh process (so the TensorFlow settings that only apply at import,
 such as oneDNN, can differ, and each peak RSS is its own), repeats a timed block of steps after a
@@ -23,6 +24,7 @@ from pathlib import Path
 from resnet_tf.bench.infer import DEFAULT_BATCH, measure_infer, print_infer_table, run_infer
 from resnet_tf.bench.measure import measure
 from resnet_tf.bench.peer import ROOT, run_peer, timing_args
+from resnet_tf.bench.profile import add_peak_shares, measure_profile, print_profile_table
 
 MODES = ("train", "pipeline", "e2e", "eval", "matmul")
 
@@ -71,7 +73,9 @@ def print_table(records: list[dict], matmul_peak: float | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", default="train", choices=[*MODES, "all", "compare", "infer"])
+    parser.add_argument(
+        "--mode", default="train", choices=[*MODES, "all", "compare", "infer", "profile"]
+    )
     parser.add_argument("--model", default="resnet18")
     parser.add_argument(
         "--batch-size", type=int, help=f"default 128; {DEFAULT_BATCH} for infer's throughput"
@@ -123,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         from resnet_tf.errors import ResnetTfError
 
         try:
-            print(json.dumps(measure_infer(args) if args.mode == "infer" else measure(args)))
+            by_mode = {"infer": measure_infer, "profile": measure_profile}
+            print(json.dumps(by_mode.get(args.mode, measure)(args)))
         except ResnetTfError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -166,6 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                 for channels_last in (False, True):
                     peer = run_peer(args.peer_python, mode, batch, channels_last, args)
                     emit({**peer, "variant": peer.get("model", "peer"), "round": round_index})
+    elif args.mode == "profile":
+        matmul = run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)])
+        emit(matmul)
+        profile = run_child(["--mode", "profile", *common], env={"ONEDNN_VERBOSE": "1"})
+        emit(profile if "error" in profile else add_peak_shares(profile, matmul.get("gflop_per_s")))
     else:
         modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]
         for mode in (["matmul"] if args.mode == "all" else []) + modes:
@@ -173,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json and args.mode == "infer":
         print_infer_table(records)
+    elif not args.json and args.mode == "profile" and "error" not in records[-1]:
+        print_profile_table(records[-1])
     elif not args.json:
         peak = next((r["gflop_per_s"] for r in records if r.get("mode") == "matmul"), None)
         print_table(records, peak)

@@ -23,19 +23,14 @@ def median_rate(run_block, items_per_block: int, repeats: int, warmup: int) -> l
     return rates
 
 
-def measure(args: argparse.Namespace) -> dict:
-    """Run one mode in this process and return its result record."""
-    if args.mode == "matmul":
-        return _measure_matmul(args)
-
+def prepare(args: argparse.Namespace) -> tuple:
+    """The config, the training task and the record's common fields, after the runtime set-up
+    (threads, seeds, precision) that every training measurement shares."""
     import keras
-    import numpy as np
     import tensorflow as tf
 
-    from resnet_tf import data as data_lib
     from resnet_tf import training
     from resnet_tf.config import load_config
-    from resnet_tf.models.summary import count_macs
     from resnet_tf.training import ImageClassificationTask
 
     # What the framework itself holds (its libraries, mostly) before any model or data: the rest
@@ -58,6 +53,41 @@ def measure(args: argparse.Namespace) -> dict:
         "keras": keras.__version__,
         "framework_rss_mb": framework_rss,
     }
+    return config, task, record
+
+
+def train_steps(task, model, images, labels):
+    """A function that runs n steps of `fit()`'s own compiled train function on one batch already
+    in memory, and waits for the last."""
+    import tensorflow as tf
+
+    task.compile_model(model, updates_per_epoch=1000)
+    steps_per_execution = task.config.train.steps_per_execution
+    iterator = iter(tf.data.Dataset.from_tensors((images, labels)).repeat())
+    model.make_train_function()
+    train_function = model.train_function
+
+    def run(steps: int) -> None:
+        for _ in range(max(steps // steps_per_execution, 1)):
+            logs = train_function(iterator)
+        float(logs["loss"])  # wait for the last step
+
+    return run
+
+
+def measure(args: argparse.Namespace) -> dict:
+    """Run one mode in this process and return its result record."""
+    if args.mode == "matmul":
+        return _measure_matmul(args)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from resnet_tf import data as data_lib
+    from resnet_tf.models.summary import count_macs
+
+    config, task, record = prepare(args)
 
     if args.mode == "pipeline":
         (x, y), _ = data_lib.load_cifar10(args.data_dir or config.data.path)
@@ -88,17 +118,10 @@ def measure(args: argparse.Namespace) -> dict:
 
         flop_per_image = 2 * macs
     elif args.mode == "train":
-        task.compile_model(model, updates_per_epoch=1000)
-        steps_per_execution = config.train.steps_per_execution
-        batches = tf.data.Dataset.from_tensors((images, labels)).repeat()
-        iterator = iter(batches)
-        model.make_train_function()
-        train_function = model.train_function
+        run_steps = train_steps(task, model, images, labels)
 
         def block():
-            for _ in range(args.steps // steps_per_execution):
-                logs = train_function(iterator)
-            float(logs["loss"])  # wait for the last step
+            run_steps(args.steps)
 
         flop_per_image = 3 * 2 * macs
     else:  # e2e: real fit() on the real pipeline; per-epoch overheads measured separately

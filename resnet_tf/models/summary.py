@@ -28,10 +28,12 @@ def _layer_macs(layer: keras.Layer, output_shape: tuple) -> int:
     return int(positions * math.prod(layer.kernel.shape))
 
 
-def count_macs(model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)) -> int:
-    """Multiply-accumulates of one forward pass for a single image of ``input_shape``.
+def layer_macs(
+    model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)
+) -> list[tuple[keras.Layer, int]]:
+    """(layer, MACs for a single image) of every Conv2D/Dense/PatchWhitening call, in call order.
 
-    Runs one batch-1 inference pass with each Conv2D/Dense temporarily wrapped
+    Runs one batch-1 inference pass with each such layer temporarily wrapped
     to record its output shape, so it works for any model whose convs are
     Keras layers, whatever the stem or padding.
     """
@@ -39,13 +41,12 @@ def count_macs(model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)) -
 
     counted_types = (keras.layers.Conv2D, keras.layers.Dense, PatchWhitening)
     layers = [layer for layer in _all_layers(model) if isinstance(layer, counted_types)]
-    total = 0
+    calls: list[tuple[keras.Layer, int]] = []
 
     def recording(layer, original_call):
         def call(*args, **kwargs):
-            nonlocal total
             outputs = original_call(*args, **kwargs)
-            total += _layer_macs(layer, tuple(outputs.shape))
+            calls.append((layer, _layer_macs(layer, tuple(outputs.shape))))
             return outputs
 
         return call
@@ -57,7 +58,12 @@ def count_macs(model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)) -
     finally:
         for layer in layers:
             del layer.call  # drop the instance attribute, the class method shows again
-    return total
+    return calls
+
+
+def count_macs(model: keras.Model, input_shape: tuple[int, ...] = (32, 32, 3)) -> int:
+    """Multiply-accumulates of one forward pass for a single image of ``input_shape``."""
+    return sum(macs for _, macs in layer_macs(model, input_shape))
 
 
 def _format_count(value: float) -> str:
