@@ -90,6 +90,11 @@ def check_options(batch_size: int, tta: str, tta_fraction: float = 1.0) -> None:
         raise EvaluationError(f"--tta must be one of {', '.join(TTA_CHOICES)}, found {tta!r}")
     if not 0 < tta_fraction <= 1:
         raise EvaluationError(f"--tta-fraction must be in (0, 1], found {tta_fraction}")
+    if tta_fraction != 1 and tta == "none":
+        raise EvaluationError(
+            f"--tta-fraction: the share of images given the --tta views, but --tta is none, "
+            f"found {tta_fraction}; add --tta flip or flip_translate"
+        )
 
 
 def check_report_folder(output_dir: Path) -> None:

@@ -1,5 +1,5 @@
 """Muon (Jordan et al. 2024) on the conv kernels, Nesterov SGD on every other weight: the
-optimizer of the fastest known CIFAR-10 recipe (airbench94_muon; see README "94 % in half an
+optimizer of the fastest known CIFAR-10 recipe (airbench94_muon; see README "Toward half an
 hour").
 
 Muon replaces a kernel's momentum by the nearest semi-orthogonal matrix (a few Newton-Schulz

@@ -116,3 +116,10 @@ def test_a_tta_fraction_outside_0_1_is_refused_before_anything_loads(fraction):
         EvaluationError, match=f"--tta-fraction must be in \\(0, 1\\], found {fraction}"
     ):
         check_options(500, "flip", fraction)
+
+
+def test_a_tta_fraction_without_a_tta_is_refused():
+    from resnet_tf.evaluation import check_options
+
+    with pytest.raises(EvaluationError, match="--tta-fraction: .* but --tta is none, found 0.2"):
+        check_options(500, "none", 0.2)

@@ -124,6 +124,7 @@ def test_fast94_config_is_the_muon_recipe():
     train = config.train
     assert (train.optimizer.name, train.epochs, train.batch_size) == ("muon", 8, 2000)
     assert train.whitening_bias_epochs == 3 and train.test_tta == "flip_translate"
+    assert train.test_tta_fraction == 0.2
 
 
 @pytest.mark.parametrize(
