@@ -4,10 +4,11 @@ Every value a run depends on lives here, so a run folder's `config.yaml` is enou
 Validation happens before any work starts, and each problem is reported as one line naming the
 file and the dotted key, what was expected and what was found.
 
-schema.py      the sections and keys: meaning, default, range, choices (the one list of each)
-validation.py  plain data -> checked dataclasses; the checks that involve several keys
-wording.py     how messages name the expected and the found
-yaml_io.py     reading config files and --set overrides; load_config
+schema.py        the sections and keys: meaning, default, range, choices (the one list of each)
+validation.py    plain data -> checked dataclasses
+combinations.py  the checks that involve several keys
+wording.py       how messages name the expected and the found
+yaml_io.py       reading config files and --set overrides; load_config
 """
 
 from resnet_tf.config.schema import (

@@ -68,7 +68,7 @@ def value_range(
 
 @dataclass
 class ModelConfig:
-    # One of MODEL_NAMES (checked with the other model keys, see validation.check_model).
+    # One of MODEL_NAMES (checked with the other model keys, see combinations.check_model).
     name: str = "resnet18"
     # ResNets: cifar is the architecture's own small-image stem (3x3/1 conv, no pooling, or
     # seed_resnet18's tutorial stem); imagenet a 7x7/2 conv + 3x3/2 max-pool.
