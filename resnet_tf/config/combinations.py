@@ -39,7 +39,6 @@ def check_model(model: ModelConfig) -> None:
     """The model section's checks that involve its name: a known model, and options of the
     other model family left at their defaults (they would be silently ignored otherwise)."""
     check_model_name(model.name)
-    defaults = ModelConfig()
     families = (
         (RESNET_NAMES, FAST_NET_OPTIONS, "only the fastnet models have it"),
         (
@@ -50,27 +49,34 @@ def check_model(model: ModelConfig) -> None:
         ),
     )
     for names, options, reason in families:
-        if model.name not in names:
-            continue
-        for key in options:
-            value = getattr(model, key)
-            if value != getattr(defaults, key):
-                raise ConfigError(
-                    f"model.{key}: {reason}, found {describe_found(value)} with "
-                    f"model.name {model.name!r}"
-                )
+        changed = set_keys(model, options)
+        if model.name in names and changed:
+            key, value = changed[0]
+            raise ConfigError(
+                f"model.{key}: {reason}, found {describe_found(value)} with "
+                f"model.name {model.name!r}"
+            )
+
+
+def set_keys(section: Any, keys: tuple[str, ...]) -> list[tuple[str, Any]]:
+    """(key, value) of those `keys` of a config section that differ from their defaults."""
+    defaults = type(section)()
+    return [
+        (key, getattr(section, key))
+        for key in keys
+        if getattr(section, key) != getattr(defaults, key)
+    ]
 
 
 def check_distill(distill: DistillConfig) -> None:
     """Distillation keys other than the teacher do nothing without one: refuse them there."""
-    if distill.teacher is None:
-        for key in ("temperature", "alpha", "teacher_sha256"):
-            value = getattr(distill, key)
-            if value != getattr(DistillConfig(), key):
-                raise ConfigError(
-                    f"train.distill.{key}: only used with train.distill.teacher, which is null, "
-                    f"found {describe_found(value)}; set a teacher or drop the key"
-                )
+    changed = set_keys(distill, ("temperature", "alpha", "teacher_sha256"))
+    if distill.teacher is None and changed:
+        key, value = changed[0]
+        raise ConfigError(
+            f"train.distill.{key}: only used with train.distill.teacher, which is null, "
+            f"found {describe_found(value)}; set a teacher or drop the key"
+        )
     sha = distill.teacher_sha256
     if sha is not None and not re.fullmatch("[0-9a-f]{64}", sha):
         raise ConfigError(
@@ -81,16 +87,14 @@ def check_distill(distill: DistillConfig) -> None:
 
 def check_muon_keys(optimizer: OptimizerConfig) -> None:
     """The muon_ keys are refused with another optimizer, where they would do nothing."""
-    if optimizer.name == "muon":
-        return
-    for key in ("muon_lr", "muon_momentum", "muon_ns_steps"):
-        value = getattr(optimizer, key)
-        if value != getattr(OptimizerConfig(), key):
-            raise ConfigError(
-                f"train.optimizer.{key}: only the muon optimizer has it, found "
-                f"{describe_found(value)} with {optimizer.name!r}; set train.optimizer.name to "
-                "muon or drop the key"
-            )
+    changed = set_keys(optimizer, ("muon_lr", "muon_momentum", "muon_ns_steps"))
+    if optimizer.name != "muon" and changed:
+        key, value = changed[0]
+        raise ConfigError(
+            f"train.optimizer.{key}: only the muon optimizer has it, found "
+            f"{describe_found(value)} with {optimizer.name!r}; set train.optimizer.name to "
+            "muon or drop the key"
+        )
 
 
 def check_whitening_bias(config: Config) -> None:

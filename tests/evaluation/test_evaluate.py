@@ -110,23 +110,31 @@ def test_report_numbers_agree_with_each_other(evaluated):
 def test_flip_translate_report_agrees_with_the_training_test_score(
     run_dir, tiny_cifar_archive, tmp_path
 ):
-    """evaluate.py and train.py's final test score average the same views with the same weights."""
-    report = evaluation.evaluate_checkpoint(
-        run_dir,
-        data_dir=str(tiny_cifar_archive),
-        output_dir=tmp_path,
-        batch_size=16,
-        tta="flip_translate",
-    )
+    """evaluate.py and train.py's final test score average the same views with the same weights,
+    also with the views for the least confident half of the images only."""
     _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
-    direct = evaluation.score_checkpoint(
-        run_dir / "checkpoints" / "best.keras",
-        x_test,
-        y_test,
-        normalization="cifar10",
-        tta="flip_translate",
-        batch_size=16,
-    )
+
+    def both(fraction: float) -> tuple[dict, dict]:
+        report = evaluation.evaluate_checkpoint(
+            run_dir,
+            data_dir=str(tiny_cifar_archive),
+            output_dir=tmp_path / str(fraction),
+            batch_size=16,
+            tta="flip_translate",
+            tta_fraction=fraction,
+        )
+        direct = evaluation.score_checkpoint(
+            run_dir / "checkpoints" / "best.keras",
+            x_test,
+            y_test,
+            normalization="cifar10",
+            tta="flip_translate",
+            batch_size=16,
+            tta_fraction=fraction,
+        )
+        return report, direct
+
+    report, direct = both(1.0)
     assert report["tta"]["name"] == "flip_translate"
     # the tolerances date from when the test score used predict(); allow one near-tie image
     assert report["tta"]["top1_accuracy"] == pytest.approx(direct["accuracy"], abs=1.01 / 40)
@@ -134,24 +142,7 @@ def test_flip_translate_report_agrees_with_the_training_test_score(
     # both now run the one plain loop of evaluation.tta: same batches, same figures exactly
     assert report["tta"]["top1_accuracy"] == direct["accuracy"]
     assert direct["tta_images"] == 40
-    # With the views for the least confident half only, the two still agree.
-    half = evaluation.evaluate_checkpoint(
-        run_dir,
-        data_dir=str(tiny_cifar_archive),
-        output_dir=tmp_path / "half",
-        batch_size=16,
-        tta="flip_translate",
-        tta_fraction=0.5,
-    )
-    direct_half = evaluation.score_checkpoint(
-        run_dir / "checkpoints" / "best.keras",
-        x_test,
-        y_test,
-        normalization="cifar10",
-        tta="flip_translate",
-        batch_size=16,
-        tta_fraction=0.5,
-    )
+    half, direct_half = both(0.5)
     assert direct_half["tta_images"] == 20 and half["tta"]["fraction"] == 0.5
     assert half["tta"]["method"].endswith("on the 50% least confident images")
     assert half["tta"]["top1_accuracy"] == direct_half["accuracy"]
