@@ -18,6 +18,16 @@ RESNET20_CONV_MACS = (
     + (8 * 8 * 32 * 9 * 64 + 5 * 8 * 8 * 64 * 9 * 64)
 )
 
+# fastnet at width 1/8 (groups of 8, 32, 32 channels) by hand: a fixed 2x2 whitening conv to 24
+# channels (31 x 31, no padding), then per group a 3x3 conv, a 2x2 max-pool and a 3x3 conv.
+WHITEN = 31 * 31 * 2 * 2 * 3 * 24
+FASTNET_CONV_MACS = (
+    WHITEN
+    + (31 * 31 * 9 * 24 * 8 + 15 * 15 * 9 * 8 * 8)
+    + (15 * 15 * 9 * 8 * 32 + 7 * 7 * 9 * 32 * 32)
+    + (7 * 7 * 9 * 32 * 32 + 3 * 3 * 9 * 32 * 32)
+)
+
 
 def test_overlapping_ops_share_the_time_and_nested_ops_count_once():
     ps = 10**12  # one second in picoseconds
@@ -75,10 +85,20 @@ def test_overlapping_ops_share_the_time_and_nested_ops_count_once():
         ("Mul", "SPC/gradient_tape/Mul_7", "loss"),  # and its gradient
         ("AddV2", "SPC/net/b1/add", "other"),  # a residual addition
         ("_MklMatMul", "SPC/gradient_tape/net/logits_1/MatMul/MatMul", "other"),
+        ("XlaCluster", "xla", "xla"),
     ],
 )
 def test_op_categories_map_tensorflow_and_onednn_names(op_type, node, category):
     assert op_category(op_type, node, "sgd", {"SPC/net/b1/bn1_1"}) == category
+
+
+def test_an_xla_launch_is_an_op_and_the_executors_own_events_are_not():
+    from resnet_tf.bench.profile import XLA_CLUSTER, XLA_LAUNCH_EVENT, op_of_event
+
+    assert op_of_event(XLA_LAUNCH_EVENT, "") == (XLA_CLUSTER, "xla")
+    assert op_of_event("SPC/net/b1/Relu:Relu", "Relu") == ("Relu", "SPC/net/b1/Relu")
+    assert op_of_event("ExecutorState::Process", "") is None
+    assert op_of_event("Iterator::Prefetch", "Prefetch") is None
 
 
 def test_onednn_log_times_each_primitive_kind():
@@ -115,11 +135,12 @@ def test_conv_flops_follow_the_model_shapes():
 
 
 def test_profile_mode_splits_a_real_train_step(capsys):
-    """resnet20 at batch 8, two profiled steps, through the command line and its child."""
+    """fastnet at width 1/8 and batch 8, two profiled steps, through the command line and its
+    child."""
     from resnet_tf.bench.cli import main
 
-    args = ["--model", "resnet20", "--batch-size", "8", "--matmul-size", "256"]
-    timing = ["--steps", "2", "--repeats", "1", "--warmup", "1"]
+    args = ["--model", "fastnet", "--set", "model.width_multiplier=0.125", "--batch-size", "8"]
+    timing = ["--steps", "2", "--repeats", "1", "--warmup", "1", "--matmul-size", "256"]
     assert main(["--mode", "profile", "--json", *args, *timing]) == 0
     matmul, record = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert matmul["mode"] == "matmul" and record["matmul_gflop_per_s"] == matmul["gflop_per_s"]
@@ -134,17 +155,22 @@ def test_profile_mode_splits_a_real_train_step(capsys):
     assert 1 / 3 < record["profiled_step_ms"] / record["step_ms"] < 3  # a busy machine varies
     assert record["images_per_s"] == pytest.approx(8000 / record["step_ms"], rel=0.01)
 
-    # One op per conv and kind each step (the stem's input gradient is never computed), all of
-    # them oneDNN's (the package's default), with the FLOPs of the hand count at batch 8.
+    # One op per conv and kind each step (the whitening stem's input is the image, and its
+    # kernel is fixed), all of them oneDNN's, with the FLOPs of the hand count at batch 8.
     conv_ops = [categories[key]["ops_per_step"] for key, _ in CATEGORIES[:3]]
-    assert conv_ops == [19, 18, 19]
-    assert categories["conv_forward"]["op_types"] == ["_MklNativeConv2D"]
-    assert categories["conv_forward"]["gflop"] == round(2 * RESNET20_CONV_MACS * 8 / 1e9, 3)
-    assert categories["conv_backward_data"]["gflop"] == round(
-        2 * (RESNET20_CONV_MACS - STEM) * 8 / 1e9, 3
-    )
+    assert conv_ops == [7, 6, 6]
+    assert set(categories["conv_forward"]["op_types"]) <= {
+        "_MklNativeConv2D",
+        "_MklNativeFusedConv2D",
+    }
+    expected = {
+        "conv_forward": 2 * FASTNET_CONV_MACS,
+        "conv_backward_data": 2 * (FASTNET_CONV_MACS - WHITEN),
+        "conv_backward_filter": 2 * (FASTNET_CONV_MACS - WHITEN),
+    }
     for key, _ in CATEGORIES[:3]:
         entry = categories[key]
+        assert entry["gflop"] == round(expected[key] * 8 / 1e9, 3)
         assert entry["ms"] > 0
         assert entry["gflop_per_s"] == pytest.approx(entry["gflop"] / entry["ms"] * 1e3, rel=0.02)
         assert entry["peak_share"] == pytest.approx(
@@ -153,10 +179,14 @@ def test_profile_mode_splits_a_real_train_step(capsys):
         assert entry["ms_at_peak"] == pytest.approx(
             entry["gflop"] / matmul["gflop_per_s"] * 1e3, abs=0.01
         )
-    assert categories["batch_norm_backward"]["ops_per_step"] == 19
+    assert categories["batch_norm_backward"]["ops_per_step"] == 6
+    # The fused GELU runs as XLA launches, one each way for each of the 7 activations, and no
+    # elementwise tanh is left.
+    assert categories["xla"]["ops_per_step"] == 14 and categories["xla"]["ms"] > 0
+    assert categories["activations"]["ops_per_step"] == 0
     # oneDNN's own log of the same steps: the same convolutions, and the weight reorders that the
     # TensorFlow profiler cannot see inside the conv ops.
     onednn = record["onednn"]
-    assert [onednn[f"convolution {kind}"]["per_step"] for kind in CONV_PROPS] == [19, 18, 19]
-    assert onednn["reorder"]["per_step"] >= 19 and onednn["reorder"]["ms"] > 0
+    assert [onednn[f"convolution {kind}"]["per_step"] for kind in CONV_PROPS] == [7, 6, 6]
+    assert onednn["reorder"]["ms"] > 0
     assert categories["optimizer"]["ms"] > 0 and "gflop" not in categories["optimizer"]

@@ -32,6 +32,7 @@ CATEGORIES = (
     ("batch_norm_forward", "batch norm forward (+fused ReLU)"),
     ("batch_norm_backward", "batch norm backward"),
     ("activations", "activations (ReLU and grad)"),
+    ("xla", "XLA-compiled: fused GELU and grad"),
     ("layout", "layout: transpose, pad, slice, copy"),
     ("optimizer", "optimizer update"),
     ("loss", "loss, softmax, L2 penalty, metrics"),
@@ -49,6 +50,12 @@ LAYOUT = {
 }
 
 
+# An XLA-compiled function runs as one asynchronous launch, which the profiler records under
+# this event name instead of "node:OpType"; read_op_events gives it this op type.
+XLA_LAUNCH_EVENT = "CpuExecutable::ExecuteAsyncOnStream"
+XLA_CLUSTER = "XlaCluster"
+
+
 def base_type(op_type: str) -> str:
     """The op's plain TensorFlow type: oneDNN's rewrites (_MklNativeConv2D, _MklMatMul,
     _FusedConv2D...) name the op they replace."""
@@ -62,6 +69,8 @@ def op_category(op_type: str, node: str, optimizer: str, bn_scopes: set[str]) ->
     """The category of one op, from its type and its node name (the name scope tells the
     optimizer's and a batch-norm layer's bookkeeping ops from the model's)."""
     kind = base_type(op_type)
+    if kind == XLA_CLUSTER:
+        return "xla"
     if kind.startswith(("Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter")):
         return "conv_backward_filter"
     if kind.startswith(("Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput")):
@@ -88,6 +97,16 @@ def op_category(op_type: str, node: str, optimizer: str, bn_scopes: set[str]) ->
     return "other" if len(scopes) > 1 else "loss"
 
 
+def op_of_event(name: str, display_name: str) -> tuple[str, str] | None:
+    """(op type, node name) of a profiler event, or None for the executor's and tf.data's own
+    events: an op's event is named "node:OpType"."""
+    if name == XLA_LAUNCH_EVENT:
+        return XLA_CLUSTER, "xla"
+    if not display_name or "::" in name or not name.endswith(":" + display_name):
+        return None
+    return display_name, name[: -len(display_name) - 1]
+
+
 def read_op_events(logdir: str) -> list[tuple[int, int, int, str, str]]:
     """(start_ps, end_ps, thread, op type, node name) of every op the profiler recorded."""
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -101,13 +120,10 @@ def read_op_events(logdir: str) -> list[tuple[int, int, int, str, str]]:
             for line in plane.lines:
                 for event in line.events:
                     meta = plane.event_metadata[event.metadata_id]
-                    op_type = meta.display_name
-                    # An op's event is named "node:OpType"; the executor's and tf.data's are not.
-                    if not op_type or "::" in meta.name or not meta.name.endswith(":" + op_type):
-                        continue
-                    start = line.timestamp_ns * 1000 + event.offset_ps
-                    node = meta.name[: -len(op_type) - 1]
-                    events.append((start, start + event.duration_ps, line.id, op_type, node))
+                    op = op_of_event(meta.name, meta.display_name)
+                    if op is not None:
+                        start = line.timestamp_ns * 1000 + event.offset_ps
+                        events.append((start, start + event.duration_ps, line.id, *op))
     return events
 
 

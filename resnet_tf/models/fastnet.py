@@ -16,6 +16,7 @@ from keras import ops
 
 from resnet_tf.config.schema import ACTIVATIONS, KERNEL_INITS, ModelConfig
 from resnet_tf.models.blocks import batch_norm, conv2d, conv_kernel_initializer
+from resnet_tf.models.gelu import fused_gelu
 from resnet_tf.models.patch_whitening import PatchWhitening
 
 
@@ -77,8 +78,8 @@ class ConvGroup(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         x = self.bn1(self.pool(self.conv1(inputs)), training=training)
-        x = self.conv2(activate(x, self.activation))
-        return activate(self.bn2(x, training=training), self.activation)
+        x = self.conv2(activate(x, self.activation, training))
+        return activate(self.bn2(x, training=training), self.activation, training)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -127,10 +128,14 @@ def _check_activation(name: str) -> None:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
 
 
-def activate(x, name: str):
-    """GELU (tanh form) as airbench uses, or ReLU, which costs less on a CPU."""
+def activate(x, name: str, training=None):
+    """GELU (tanh form) as airbench uses, or ReLU. Training uses the XLA-fused GELU
+    (models/gelu.py), inference Keras' own, which every export format converts; both compute
+    the same function."""
     if name == "relu":
         return keras.activations.relu(x)
+    if training:
+        return fused_gelu(x)
     return keras.activations.gelu(x, approximate=True)
 
 
@@ -217,7 +222,7 @@ class FastNet(keras.Model):
         self.whiten.adapt(images)
 
     def call(self, inputs, training=None):
-        x = activate(self.whiten(inputs), self.activation)
+        x = activate(self.whiten(inputs), self.activation, training)
         for group in self.groups:
             x = group(x, training=training)
         return self.classifier(self.pool(x)) * self.logit_scale

@@ -16,7 +16,7 @@ from resnet_tf.config import load_config
 from resnet_tf.errors import ConfigError
 from resnet_tf.evaluation.metrics import accuracy_and_loss
 from resnet_tf.evaluation.tta import predict, shift_images
-from resnet_tf.models import build_model
+from resnet_tf.models import build_model, fastnet
 from resnet_tf.models.batch_norm import FusedBatchNormalization
 from resnet_tf.models.fastnet import FastNet, PatchWhitening, activate
 from resnet_tf.models.summary import count_macs, count_trainable_params
@@ -198,3 +198,40 @@ def test_relu_variant_uses_relu_everywhere_and_round_trips():
         assert smallest == 0.0 if name == "relu" else -0.2 < smallest < 0.0
     with pytest.raises(ValueError, match="activation must be one of"):
         FastNet(activation="swish")
+
+
+def test_fused_gelu_matches_keras_gelu_and_its_gradient():
+    """Training's XLA-fused GELU (hand-written derivative) against Keras' tanh GELU and autodiff,
+    over the range where the curve bends and both tails."""
+    from resnet_tf.models.gelu import fused_gelu
+
+    x = tf.constant(np.linspace(-9.0, 9.0, 3601, dtype=np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fused = fused_gelu(x)
+        reference = keras.activations.gelu(x, approximate=True)
+    np.testing.assert_allclose(fused, reference, atol=2e-6)
+    np.testing.assert_allclose(tape.gradient(fused, x), tape.gradient(reference, x), atol=1e-5)
+    # The derivative is not GELU's value: -0.17 at its minimum near x = -0.75, 1.08 near 1.5.
+    gradient = tape.gradient(fused, x).numpy()
+    assert -0.2 < gradient.min() < -0.1 and 1.05 < gradient.max() < 1.15
+
+    # FastNet uses it in training, each of its 7 activations, and Keras' own in inference (which
+    # every export format converts): the training pass equals one with Keras' GELU everywhere.
+    model = build_model("fastnet", width_multiplier=0.25)
+    images = correlated_images(8)
+    model.adapt(images)
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape)
+        return fused_gelu(x)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastnet, "fused_gelu", counted)
+        trained = model(images, training=True)
+        assert len(calls) == 7
+        model(images, training=False)
+        assert len(calls) == 7
+        patch.setattr(fastnet, "fused_gelu", lambda x: keras.activations.gelu(x, approximate=True))
+        np.testing.assert_allclose(model(images, training=True), trained, atol=1e-5)
