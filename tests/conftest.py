@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -72,13 +73,35 @@ def tiny_cifar_archive(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def finished_run(tiny_cifar_archive, tmp_path_factory) -> Path:
-    """TINY_RUN trained for 2 epochs by train.py's main(), once per session; read-only."""
+def finished_run(tiny_cifar_archive, tmp_path_factory, worker_id) -> Path:
+    """TINY_RUN trained for 2 epochs by train.py's main(), once per session; read-only. Under
+    pytest-xdist the first worker to ask trains it in the folder all workers share and the
+    others wait for it: one training instead of one per worker."""
     import train as train_cli
 
-    out = tmp_path_factory.mktemp("runs")
-    assert train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs")) == 0
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent  # the session's folder, above each worker's own
+    out, done = shared / "finished_run", shared / "finished_run.done"
+    try:
+        out.mkdir()  # atomic: exactly one process gets to train
+    except FileExistsError:
+        return wait_for(done, out / "two-epochs")
+    code = train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs"))
+    done.write_text(str(code))
+    assert code == 0
     return out / "two-epochs"
+
+
+def wait_for(done: Path, run: Path, timeout_s: float = 900) -> Path:
+    deadline = time.monotonic() + timeout_s
+    while not done.exists():
+        if time.monotonic() > deadline:
+            pytest.fail(f"finished_run: another worker did not finish {run} in {timeout_s} s")
+        time.sleep(0.5)
+    if done.read_text() != "0":
+        pytest.fail(f"finished_run: the worker that trained {run} failed")
+    return run
 
 
 def pytest_collection_modifyitems(config, items):
