@@ -87,9 +87,12 @@ def finished_run(tiny_cifar_archive, tmp_path_factory, worker_id) -> Path:
         out.mkdir()  # atomic: exactly one process gets to train
     except FileExistsError:
         return wait_for(done, out / "two-epochs")
-    code = train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs"))
-    done.write_text(str(code))
-    assert code == 0
+    code = "raised"  # what the waiting workers read if main() raises
+    try:
+        code = str(train_cli.main(tiny_run_args(tiny_cifar_archive, out, "two-epochs")))
+    finally:
+        done.write_text(code)
+    assert code == "0"
     return out / "two-epochs"
 
 
