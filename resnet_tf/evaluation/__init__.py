@@ -31,7 +31,12 @@ from resnet_tf.evaluation.report import (
     format_for_terminal,
     write_report,
 )
-from resnet_tf.evaluation.tta import predict, tta_level, with_views_where_unsure
+from resnet_tf.evaluation.tta import (
+    predict,
+    traced_inference,
+    tta_level,
+    with_views_where_unsure,
+)
 from resnet_tf.startup import device_line
 
 __all__ = [
@@ -65,7 +70,7 @@ def evaluate_checkpoint(
     output_dir = Path(output_dir) if output_dir is not None else found.default_output_dir
     check_report_folder(output_dir)
     normalization = sources.resolve_normalization(found, normalization)
-    model = sources.load_checkpoint(found.path)
+    model = traced_inference(sources.load_checkpoint(found.path))
     data = sources.load_images(data_dir, split, found.config)
     print(device_line("evaluation"), flush=True)
     return evaluate_model(
@@ -179,7 +184,7 @@ def score_checkpoint(
     what anyone gets from the file, and scored through the same TTA path as evaluate.py.
     """
     tta_level(tta)  # an unknown TTA fails before the model loads
-    model = keras.models.load_model(path)
+    model = traced_inference(keras.models.load_model(path))
     dataset = data_lib.make_eval_dataset(
         images, labels, batch_size=batch_size, normalization=normalization
     )

@@ -1,9 +1,10 @@
 """The one way logits are computed: evaluate.py and training's final test score both come here.
 
 A plain loop of `model(batch, training=False)` over a finite dataset, as a user would write it,
-so a score never depends on Keras' predict machinery. Each test-time augmentation (TTA) level
-is one function from a batch of normalized images to its logits, as airbench's `infer` does;
-`TTA_LEVELS` names them with the choices of config.schema.TTA_CHOICES.
+so a score never depends on Keras' predict machinery; a Keras model is first traced into one
+TensorFlow graph (`traced_inference`), as `model.predict` would also do. Each test-time
+augmentation (TTA) level is one function from a batch of normalized images to its logits, as
+airbench's `infer` does; `TTA_LEVELS` names them with the choices of config.schema.TTA_CHOICES.
 
 The views' logits are summed in float32 in one fixed order (the image, its mirror, then the
 moved views), so evaluate.py and the test score average the same logits the same way.
@@ -39,6 +40,24 @@ def shift_images(images: tf.Tensor, offset: int) -> tf.Tensor:
     height, width = tf.shape(images)[1], tf.shape(images)[2]
     padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
     return padded[:, offset : offset + height, offset : offset + width, :]
+
+
+def traced_inference(model: keras.Model) -> Callable[..., tf.Tensor]:
+    """`model(images, training=False)` traced once into a TensorFlow graph.
+
+    Called eagerly, a model runs op by op; traced, TensorFlow's graph optimizer fuses each
+    convolution with the batch norm and activation after it, so the same forward pass runs
+    faster (README "Evaluation"). The last, smaller batch relaxes the trace to any batch size
+    rather than adding a trace per shape.
+    """
+    forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+
+    def call(images, training: bool = False) -> tf.Tensor:
+        if training:
+            raise ValueError("traced_inference: the traced model only runs in inference")
+        return forward(images)
+
+    return call
 
 
 def logits_none(

@@ -75,6 +75,40 @@ def test_predict_reuses_the_plain_logits_and_takes_either_batch_form(model, imag
         assert not np.array_equal(full, plain)
 
 
+def test_traced_inference_matches_eager_calls_and_traces_at_most_twice(images):
+    keras.utils.set_random_seed(0)
+    traced_batches = []
+
+    class ConvBnRelu(keras.Model):
+        """Conv -> BN -> ReLU, which the graph optimizer fuses; records each trace."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = keras.layers.Conv2D(4, 3, padding="same")
+            self.bn = keras.layers.BatchNormalization()
+            self.head = keras.layers.Dense(10)
+
+        def call(self, x, training=False):
+            traced_batches.append(x.shape[0])
+            features = keras.activations.relu(self.bn(self.conv(x), training=training))
+            return self.head(keras.ops.mean(features, axis=(1, 2)))
+
+    net = ConvBnRelu()
+    net(images[:1])  # builds it
+    net.bn.moving_mean.assign(np.linspace(-1, 1, 4).astype(np.float32))
+    batches = tf.data.Dataset.from_tensor_slices(images).batch(4)  # batches of 4, 4 and 2
+    eager, _ = tta.predict(net, batches)
+    eager_flip, _ = tta.predict(net, batches, "flip")
+    traced_batches.clear()
+    forward = tta.traced_inference(net)
+    np.testing.assert_allclose(tta.predict(forward, batches)[0], eager, rtol=1e-5, atol=1e-6)
+    flip, _ = tta.predict(forward, batches, "flip")
+    np.testing.assert_allclose(flip, eager_flip, rtol=1e-5, atol=1e-6)
+    assert traced_batches == [4, None]  # the first shape, then one trace for any batch size
+    with pytest.raises(ValueError, match="only runs in inference"):
+        forward(images, training=True)
+
+
 def test_least_confident_picks_the_lowest_top_probabilities():
     logits = np.array(
         [[5.0, 0.0], [0.1, 0.0], [0.0, 3.0], [1.0, 1.0], [2.0, 0.0]], dtype=np.float32
