@@ -56,6 +56,7 @@ def test_pipeline_and_e2e_modes_run_on_real_format_data(tiny_cifar_archive, caps
 def test_matmul_peak(capsys):
     (record,) = bench(capsys, "--mode", "matmul", "--matmul-size", "512")
     assert record["gflop_per_s"] == max(record["numpy_gflop_per_s"], record["tf_gflop_per_s"]) > 1
+    assert record["bfloat16_gflop_per_s"] > 1
 
 
 def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
@@ -74,8 +75,86 @@ def test_peer_record_carries_its_peak_and_framework_memory(monkeypatch):
     record = peer.run_peer("/peer/python", "train", 128, True, args)
     assert record["model"] == "pytorch-eager" and record["images_per_s"] == 17.5
     assert record["peak_rss_mb"] == 1296.5 and record["framework_rss_mb"] == 217.2
-    assert seen["command"][0] == "/peer/python" and "import runpy, sys, torch" in seen["command"][2]
+    assert seen["command"][0] == "/peer/python" and "runpy.run_path" in seen["command"][2]
     assert seen["command"][-1] == "--channels-last" and "--steps" in seen["command"]
+
+
+def test_each_row_is_a_share_of_the_peak_of_its_own_precision(capsys):
+    from resnet_tf.bench.cli import print_table
+
+    matmul = {"mode": "matmul", "gflop_per_s": 100.0, "bfloat16_gflop_per_s": 200.0}
+    rows = [
+        {
+            "mode": "train",
+            "variant": "ours-fp32",
+            "gflop_per_s": 50.0,
+            "mixed_precision": "float32",
+        },
+        {
+            "mode": "train",
+            "variant": "ours-bf16",
+            "gflop_per_s": 150.0,
+            "mixed_precision": "mixed_bfloat16",
+        },
+        {"mode": "train", "variant": "peer-bf16", "gflop_per_s": 60.0, "precision": "bfloat16"},
+    ]
+    print_table([matmul, *rows], matmul)
+    lines = capsys.readouterr().out.splitlines()[2:]
+    shares = {line.split()[1]: [t for t in line.split() if t.endswith("%")] for line in lines}
+    assert shares["ours-fp32"] == ["50%"] and shares["ours-bf16"] == ["75%"]
+    assert shares["peer-bf16"] == ["30%"]
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_compare_runs_the_peer_in_the_precision_ours_ran_in(monkeypatch, capsys, precision):
+    from resnet_tf.bench import cli
+
+    def ours(argv, env=None):
+        mode = argv[argv.index("--mode") + 1]
+        return {"mode": mode, "mixed_precision": precision, "images_per_s": 1.0}
+
+    calls = []
+
+    def peer(python, mode, batch, channels_last, args, bfloat16=False):
+        calls.append((mode, channels_last, bfloat16))
+        return {"model": "pytorch-eager", "mode": mode, "images_per_s": 1.0}
+
+    monkeypatch.setattr(cli, "run_child", ours)
+    monkeypatch.setattr(cli, "run_peer", peer)
+    sets = ["--set", f"runtime.mixed_precision={precision}"]
+    assert cli.main(["--mode", "compare", "--peer-python", "py", "--rounds", "1", *sets]) == 0
+    bf16 = precision == "mixed_bfloat16"
+    assert calls == [(m, cl, bf16) for m in ("train", "eval") for cl in (False, True)]
+
+
+def test_a_bfloat16_peer_runs_under_torch_autocast(monkeypatch, tmp_path):
+    """The wrapper really runs the peer inside autocast: a stand-in torch records it."""
+    import sys
+
+    from resnet_tf.bench import peer
+
+    (tmp_path / "torch.py").write_text(
+        "import contextlib\n"
+        "state = {'autocast': None}\n"
+        "@contextlib.contextmanager\n"
+        "def autocast(device, dtype):\n"
+        "    state['autocast'] = (device, dtype)\n"
+        "    yield\n"
+        "    state['autocast'] = None\n"
+        "bfloat16 = 'bf16'\n"
+    )
+    fake_peer = tmp_path / "peer.py"
+    fake_peer.write_text(
+        "import json, torch\n"
+        "print(json.dumps({'peer': 'pytorch-eager', 'autocast': torch.state['autocast']}))\n"
+    )
+    monkeypatch.setattr(peer, "PEER", fake_peer)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    args = peer.argparse.Namespace(steps=1, repeats=1, warmup=0)
+    plain = peer.run_peer(sys.executable, "train", 8, False, args)
+    mixed = peer.run_peer(sys.executable, "train", 8, False, args, bfloat16=True)
+    assert plain["model"] == "pytorch-eager" and plain["autocast"] is None
+    assert mixed["model"] == "pytorch-eager-bf16-autocast" and mixed["autocast"] == ["cpu", "bf16"]
 
 
 def test_peak_memory_is_the_process_own_not_its_parents():

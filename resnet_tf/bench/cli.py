@@ -50,7 +50,14 @@ def run_child(argv: list[str], env: dict | None = None) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def print_table(records: list[dict], matmul_peak: float | None) -> None:
+def is_bfloat16(record: dict) -> bool:
+    """Ours under mixed_bfloat16, or the peer under bfloat16 autocast."""
+    precision = record.get("mixed_precision", record.get("precision"))
+    return precision in ("mixed_bfloat16", "bfloat16")
+
+
+def print_table(records: list[dict], matmul: dict) -> None:
+    """One row per record; a share of the matmul peak of the record's own precision."""
     header = (
         f"{'mode':9} {'model / variant':34} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} "
         f"{'% peak':>7} {'RSS MB':>7} {'of it framework':>15}"
@@ -62,7 +69,8 @@ def print_table(records: list[dict], matmul_peak: float | None) -> None:
             print(f"error: {r['error']}")
             continue
         gflops = r.get("gflop_per_s")
-        share = f"{gflops / matmul_peak:7.0%}" if gflops and matmul_peak else f"{'':7}"
+        peak = matmul.get("bfloat16_gflop_per_s" if is_bfloat16(r) else "gflop_per_s")
+        share = f"{gflops / peak:7.0%}" if gflops and peak else f"{'':7}"
         variant = r.get("variant", r.get("model", ""))
         print(
             f"{r['mode']:9} {variant:34} {r.get('batch_size', ''):>5} "
@@ -168,14 +176,19 @@ def main(argv: list[str] | None = None) -> int:
                 batch = args.batch_size if mode == "train" else 512
                 ours = run_child(["--mode", mode, *common, "--batch-size", str(batch)])
                 emit({**ours, "variant": f"resnet_tf {args.model}", "round": round_index})
+                # The peer in the precision ours ran in: float32, or bfloat16 autocast.
+                bfloat16 = ours.get("mixed_precision") == "mixed_bfloat16"
                 for channels_last in (False, True):
-                    peer = run_peer(args.peer_python, mode, batch, channels_last, args)
+                    peer = run_peer(args.peer_python, mode, batch, channels_last, args, bfloat16)
                     emit({**peer, "variant": peer.get("model", "peer"), "round": round_index})
     elif args.mode == "profile":
         matmul = run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)])
         emit(matmul)
         profile = run_child(["--mode", "profile", *common], env={"ONEDNN_VERBOSE": "1"})
-        emit(profile if "error" in profile else add_peak_shares(profile, matmul.get("gflop_per_s")))
+        if "error" not in profile:
+            peak = "bfloat16_gflop_per_s" if is_bfloat16(profile) else "gflop_per_s"
+            profile = add_peak_shares(profile, matmul.get(peak))
+        emit(profile)
     else:
         modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]
         for mode in (["matmul"] if args.mode == "all" else []) + modes:
@@ -186,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.json and args.mode == "profile" and "error" not in records[-1]:
         print_profile_table(records[-1])
     elif not args.json:
-        peak = next((r["gflop_per_s"] for r in records if r.get("mode") == "matmul"), None)
-        print_table(records, peak)
+        matmul = next((r for r in records if r.get("mode") == "matmul"), {})
+        print_table(records, matmul)
     if args.output:
         Path(args.output).write_text(json.dumps(records, indent=2) + "\n")
     return 0 if all("error" not in r for r in records) else 1

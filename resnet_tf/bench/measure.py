@@ -176,7 +176,8 @@ def _flops(images_per_s: float, flop_per_image: float) -> dict:
 
 
 def _measure_matmul(args: argparse.Namespace) -> dict:
-    """The machine's practical float32 peak: the faster of a large numpy (BLAS) and TF matmul."""
+    """The machine's practical float32 peak: the faster of a large numpy (BLAS) and TF matmul;
+    and TF's bfloat16 matmul."""
     import numpy as np
 
     n = args.matmul_size
@@ -191,11 +192,17 @@ def _measure_matmul(args: argparse.Namespace) -> dict:
     tf_rates = median_rate(lambda: tf.linalg.matmul(ta, tb).numpy(), 1, repeats, 1)
     numpy_gflops = statistics.median(numpy_rates) * 2 * n**3 / 1e9
     tf_gflops = statistics.median(tf_rates) * 2 * n**3 / 1e9
+    # The peak for mixed_bfloat16 runs: about twice float32's where the CPU has bfloat16
+    # dot-product instructions, below it where oneDNN has to emulate them.
+    ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
+    bf16_rates = median_rate(lambda: tf.linalg.matmul(ha, hb).numpy(), 1, repeats, 1)
+    bf16_gflops = statistics.median(bf16_rates) * 2 * n**3 / 1e9
     return {
         "mode": "matmul",
         "n": n,
         "gflop_per_s": round(max(numpy_gflops, tf_gflops), 1),
         "numpy_gflop_per_s": round(numpy_gflops, 1),
         "tf_gflop_per_s": round(tf_gflops, 1),
+        "bfloat16_gflop_per_s": round(bf16_gflops, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }

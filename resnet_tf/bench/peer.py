@@ -9,6 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = ROOT.parent / "shared" / "peers" / "pytorch_resnet18.py"
+AUTOCAST = "torch.autocast('cpu', dtype=torch.bfloat16)"
 
 
 def timing_args(args: argparse.Namespace) -> list[str]:
@@ -23,7 +24,11 @@ def timing_args(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args) -> dict:
+def run_peer(
+    python: str, mode: str, batch_size: int, channels_last: bool, args, bfloat16: bool = False
+) -> dict:
+    """One peer run; `bfloat16` runs it under torch.autocast(bfloat16), PyTorch's CPU mixed
+    precision, to compare with ours under mixed_bfloat16."""
     command = [
         python,
         str(PEER),
@@ -38,13 +43,14 @@ def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args)
     # torch is imported first so that its own footprint is known (framework_rss_mb, as ours);
     # the peak is read as peak_rss_mb reads ours.
     script = (
-        "import runpy, sys, torch\n"
+        "import contextlib, runpy, sys, torch\n"
         "def rss():\n"
         "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM:'))"
         ".split()[1]) / 1024\n"
         "sys.argv = sys.argv[1:]\n"
         "base = rss()\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+        f"with {AUTOCAST if bfloat16 else 'contextlib.nullcontext()'}:\n"
+        "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
         "print('RSS', rss(), base)\n"
     )
     out = subprocess.run([command[0], "-c", script, *command[1:]], capture_output=True, text=True)
@@ -55,5 +61,6 @@ def run_peer(python: str, mode: str, batch_size: int, channels_last: bool, args)
     peak, framework = (float(value) for value in lines[-1].split()[1:3])
     record["peak_rss_mb"] = round(peak, 1)
     record["framework_rss_mb"] = round(framework, 1)
-    record["model"] = record.pop("peer")
+    record["model"] = record.pop("peer") + ("-bf16-autocast" if bfloat16 else "")
+    record["precision"] = "bfloat16" if bfloat16 else "float32"
     return record

@@ -40,7 +40,7 @@ from resnet_tf.runs.run_dir import (
     open_run_dir,
     remove_temp_files,
 )
-from resnet_tf.startup import device_line
+from resnet_tf.startup import device_line, precision_warning
 from resnet_tf.training import ImageClassificationTask
 from resnet_tf.training.distribute import Distribution
 
@@ -196,6 +196,8 @@ def _run(
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
     say(device_line("training"))
+    if warning := precision_warning(config.runtime.mixed_precision):
+        say(warning)
     say(
         f"{config.model.name}: {model.count_params():,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "

@@ -55,6 +55,17 @@ def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = ""
 # ---------------------------------------------------------------- comparing runs
 
 
+def accuracy_axis_label(runs: list) -> str:
+    """What the curves are: validation accuracy, training accuracy (runs without a validation
+    split), or both kinds, the training ones dashed."""
+    kinds = {run.has_validation for run in runs}
+    if kinds == {False}:
+        return "training accuracy (stars: test)"
+    if kinds == {True}:
+        return "validation accuracy (stars: test)"
+    return "validation accuracy (dashed: training; stars: test)"
+
+
 def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     """Validation accuracy after each epoch against cumulative training minutes, one line per
     run (resnet_tf.runs.summarize.FinishedRun), with each run's final test accuracy as a star. Runs
@@ -70,7 +81,7 @@ def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     ax.axhline(target, color="grey", ls="--", lw=1)
     ax.text(0.01, target, f" {target:.0%}", va="bottom", transform=ax.get_yaxis_transform())
     ax.set_xlabel("training time (minutes)")
-    ax.set_ylabel("validation accuracy (dashed: training; stars: test)")
+    ax.set_ylabel(accuracy_axis_label(runs))
     ax.set_ylim(max(0.0, min(0.5, target - 0.4)), 1.0)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)

@@ -6,6 +6,7 @@ import yaml
 
 from resnet_tf.runs import summarize
 from resnet_tf.runs.history import write_history
+from resnet_tf.runs.plots import accuracy_axis_label
 
 
 def fake_run(root, name, seed, val_accs, test, wall):
@@ -71,6 +72,10 @@ def test_a_run_without_validation_shows_its_training_accuracy(tmp_path, capsys):
     assert not run.has_validation and run.curve == [0.5, 0.5]
     assert summarize.main([str(folder), "--plot", str(tmp_path / "p.png")]) == 0
     assert "| (no validation split; training accuracy) 50.0%, 50.0% |" in capsys.readouterr().out
+    with_validation = summarize.load_run(fake_run(tmp_path, "v", 1, [0.5, 0.9], 0.9, 60.0))
+    assert accuracy_axis_label([run]) == "training accuracy (stars: test)"
+    assert accuracy_axis_label([with_validation]) == "validation accuracy (stars: test)"
+    assert accuracy_axis_label([run, with_validation]).startswith("validation accuracy (dashed")
 
 
 def test_a_folder_that_is_not_a_finished_run_is_one_line_and_exit_1(tmp_path, capsys):

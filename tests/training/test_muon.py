@@ -125,6 +125,31 @@ def test_fast94_config_is_the_muon_recipe():
     assert (train.optimizer.name, train.epochs, train.batch_size) == ("muon", 8, 2000)
     assert train.whitening_bias_epochs == 3 and train.test_tta == "flip_translate"
     assert train.test_tta_fraction == 0.2
+    assert config.runtime.mixed_precision == "mixed_bfloat16"
+
+
+def test_muon_under_mixed_bfloat16_keeps_float32_weights_and_moves_every_kernel():
+    """fast94.yaml's precision: the convs compute in bfloat16, Muon updates float32 kernels."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model("fastnet", width_multiplier=0.25)
+        model.compile(
+            optimizer=Muon(learning_rate=0.1, muon_lr=0.2, muon_ns_steps=3),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(8, 32, 32, 3)).astype("float32")
+        y = rng.integers(0, 10, 8)
+        model(x[:1])
+        kernels = [v for v in model.trainable_variables if len(v.shape) == 4]
+        before = [v.numpy().copy() for v in kernels]
+        loss = float(model.train_on_batch(x, y))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.compute_dtype == "bfloat16" and np.isfinite(loss)
+    for v, old in zip(kernels, before, strict=True):
+        assert v.dtype == "float32" and np.isfinite(v.numpy()).all(), v.path
+        assert not np.allclose(v.numpy(), old), v.path
 
 
 @pytest.mark.parametrize(
