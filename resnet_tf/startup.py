@@ -24,6 +24,7 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 DEFAULT_LOG_LEVEL = 2
@@ -133,7 +134,7 @@ def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool | None:
     be read (not Linux)."""
     if cpuinfo is None:
         try:
-            cpuinfo = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
     for line in cpuinfo.splitlines():

@@ -177,9 +177,10 @@ def main(argv: list[str] | None = None) -> int:
                 ours = run_child(["--mode", mode, *common, "--batch-size", str(batch)])
                 emit({**ours, "variant": f"resnet_tf {args.model}", "round": round_index})
                 # The peer in the precision ours ran in: float32, or bfloat16 autocast.
-                bfloat16 = ours.get("mixed_precision") == "mixed_bfloat16"
                 for channels_last in (False, True):
-                    peer = run_peer(args.peer_python, mode, batch, channels_last, args, bfloat16)
+                    peer = run_peer(
+                        args.peer_python, mode, batch, channels_last, args, is_bfloat16(ours)
+                    )
                     emit({**peer, "variant": peer.get("model", "peer"), "round": round_index})
     elif args.mode == "profile":
         matmul = run_child(["--mode", "matmul", "--matmul-size", str(args.matmul_size)])
