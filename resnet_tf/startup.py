@@ -24,7 +24,6 @@ import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 DEFAULT_LOG_LEVEL = 2
@@ -121,39 +120,3 @@ def device_line(work: str = "training") -> str:
     ]
     plural = "s" if len(gpus) > 1 else ""
     return f"{work} runs on {len(gpus)} GPU{plural}: {', '.join(names)}"
-
-
-# Linux's /proc/cpuinfo names for the instructions that make bfloat16 convolutions and matmuls
-# fast: x86's AVX-512 BF16 and AMX, Arm's BF16 extension. Without them oneDNN converts to
-# float32 and back around every op, and mixed_bfloat16 is slower than float32.
-_BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
-
-
-def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool | None:
-    """Whether the CPU has bfloat16 dot-product instructions; None where /proc/cpuinfo cannot
-    be read (not Linux)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return not _BFLOAT16_FLAGS.isdisjoint(value.split())
-    return None
-
-
-def precision_warning(policy: str) -> str | None:
-    """A line for a run that asks for bfloat16 on a CPU that would emulate it; else None."""
-    import tensorflow as tf
-
-    if policy != "mixed_bfloat16" or tf.config.list_physical_devices("GPU"):
-        return None
-    if cpu_has_bfloat16() is not False:
-        return None
-    return (
-        "runtime.mixed_precision: mixed_bfloat16 on a CPU without bfloat16 instructions "
-        "(avx512_bf16, amx_bf16 or Arm bf16 in /proc/cpuinfo) trains slower than float32; "
-        "add --set runtime.mixed_precision=float32"
-    )

@@ -81,26 +81,3 @@ def test_the_device_line_names_the_gpus(monkeypatch):
         tf.config.experimental, "get_device_details", lambda gpu: {"device_name": "NVIDIA H200"}
     )
     assert startup.device_line() == "training runs on 2 GPUs: NVIDIA H200, NVIDIA H200"
-
-
-X86_WITH_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni\n"
-X86_WITHOUT = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n"
-ARM_WITH_BF16 = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
-
-
-def test_cpu_bfloat16_support_is_read_from_the_cpu_flags():
-    assert startup.cpu_has_bfloat16(X86_WITH_BF16) is True
-    assert startup.cpu_has_bfloat16(X86_WITHOUT) is False
-    assert startup.cpu_has_bfloat16(ARM_WITH_BF16) is True
-    assert startup.cpu_has_bfloat16("no flags here\n") is None
-
-
-def test_bfloat16_on_a_cpu_without_it_gets_a_warning_that_names_the_fix(monkeypatch):
-    monkeypatch.setattr(startup, "cpu_has_bfloat16", lambda: False)
-    warning = startup.precision_warning("mixed_bfloat16")
-    assert "mixed_bfloat16" in warning and "runtime.mixed_precision=float32" in warning
-    assert startup.precision_warning("float32") is None
-    monkeypatch.setattr(startup, "cpu_has_bfloat16", lambda: True)
-    assert startup.precision_warning("mixed_bfloat16") is None
-    monkeypatch.setattr(startup, "cpu_has_bfloat16", lambda: None)  # cannot tell: say nothing
-    assert startup.precision_warning("mixed_bfloat16") is None

@@ -40,8 +40,8 @@ from resnet_tf.runs.run_dir import (
     open_run_dir,
     remove_temp_files,
 )
-from resnet_tf.startup import device_line, precision_warning
-from resnet_tf.training import ImageClassificationTask
+from resnet_tf.startup import device_line
+from resnet_tf.training import ImageClassificationTask, precision_warning
 from resnet_tf.training.distribute import Distribution
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]

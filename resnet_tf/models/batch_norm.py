@@ -3,7 +3,8 @@
 Keras 3 builds BatchNormalization from separate ops (two reductions for the moments, then an
 elementwise affine), each with its own backward pass over the activations. TensorFlow has one
 fused kernel for all of it (FusedBatchNormV3 and its gradient), which oneDNN optimises further on
-CPUs; see README "Performance" for what that is worth. Same weights, same config, same
+CPUs; see README "Performance" for what that is worth. Under mixed_bfloat16 it normalizes the
+bfloat16 activations directly. Same weights, same config, same
 maths as keras.layers.BatchNormalization, so it saves and loads like any Keras layer; on other
 backends, or in cases the kernel does not cover, it falls back to the Keras implementation.
 """
@@ -37,7 +38,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
-        x = tf.cast(inputs, "float32")
+        # bfloat16 goes in as it is: the kernel normalizes it in float32 with float32 scale and
+        # statistics and rounds once on the way out, as casting around it would, without the two
+        # extra passes over the activations (and their gradients) that the casts cost.
+        x = inputs if inputs.dtype in (tf.bfloat16, tf.float32) else tf.cast(inputs, "float32")
         training = bool(training) and self.trainable
         channels = [inputs.shape[-1]]
         # Without scale (or center), the kernel gets the constant gamma 1 (or beta 0).

@@ -14,6 +14,7 @@ from resnet_tf.config import Config, RuntimeConfig
 from resnet_tf.errors import TrainingError
 from resnet_tf.training import distribute
 from resnet_tf.training.distribute import Distribution
+from resnet_tf.training.precision import check_precision
 
 
 def set_up(config: Config, *, distributed: bool = True) -> Distribution:
@@ -52,11 +53,5 @@ def set_seed_and_precision(runtime: RuntimeConfig) -> None:
         from tensorflow.python.framework import config as tf_config
 
         tf_config.disable_op_determinism()
-    policy = runtime.mixed_precision
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    if policy == "mixed_float16" and not on_gpu:
-        raise TrainingError(
-            "runtime.mixed_precision: mixed_float16 needs a GPU (CPUs have no fast float16 "
-            "kernels); use float32, or mixed_bfloat16 on a CPU with bfloat16 support"
-        )
-    keras.mixed_precision.set_global_policy(policy)
+    check_precision(runtime.mixed_precision)
+    keras.mixed_precision.set_global_policy(runtime.mixed_precision)

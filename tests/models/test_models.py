@@ -313,3 +313,38 @@ def test_fused_batch_norm_matches_keras_batch_norm():
     # Inference uses the moving statistics, like Keras.
     fused.moving_variance.assign(plain.moving_variance)
     np.testing.assert_allclose(fused(x, training=False), plain(x, training=False), atol=1e-5)
+
+
+def test_fused_batch_norm_takes_bfloat16_as_it_is_and_matches_the_float32_computation():
+    """Under mixed_bfloat16 the kernel reads the bfloat16 activations without casts around it
+    and gives what normalizing in float32 and rounding once gives."""
+    import tensorflow as tf
+
+    from resnet_tf.models.batch_norm import FusedBatchNormalization
+
+    x32 = np.random.default_rng(1).standard_normal((8, 6, 6, 5)).astype("float32") * 3 + 1
+    x = tf.cast(x32, tf.bfloat16)
+    mixed = FusedBatchNormalization(momentum=0.9, epsilon=1e-5, dtype="mixed_bfloat16")
+    full = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    for layer in (mixed, full):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 2.0, 5))
+        layer.beta.assign(np.linspace(-1.0, 1.0, 5))
+    weights = np.random.default_rng(2).standard_normal(x.shape).astype("float32")
+    graph = tf.function(lambda t: mixed(t, training=True)).get_concrete_function(x).graph
+    cast_types = {op.get_attr("DstT") for op in graph.get_operations() if op.type == "Cast"}
+    assert tf.float32 not in cast_types  # the activations are not widened first
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y = mixed(x, training=True)
+        y_full = full(tf.cast(x, "float32"), training=True)
+        loss, loss_full = (tf.reduce_sum(tf.cast(t, "float32") * weights) for t in (y, y_full))
+    assert y.dtype == tf.bfloat16
+    np.testing.assert_array_equal(
+        tf.cast(y, "float32"), tf.cast(tf.cast(y_full, tf.bfloat16), "float32")
+    )
+    np.testing.assert_allclose(mixed.moving_mean, full.moving_mean, rtol=1e-6)
+    np.testing.assert_allclose(mixed.moving_variance, full.moving_variance, rtol=1e-6)
+    dx, dx_full = tape.gradient(loss, x), tape.gradient(loss_full, x)
+    assert dx.dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(dx, "float32"), dx_full, rtol=1e-2, atol=1e-2)
