@@ -56,6 +56,11 @@ def is_bfloat16(record: dict) -> bool:
     return precision in ("mixed_bfloat16", "bfloat16")
 
 
+def matmul_peak(matmul: dict, record: dict) -> float | None:
+    """The matmul peak of the record's own precision."""
+    return matmul.get("bfloat16_gflop_per_s" if is_bfloat16(record) else "gflop_per_s")
+
+
 def print_table(records: list[dict], matmul: dict) -> None:
     """One row per record; a share of the matmul peak of the record's own precision."""
     header = (
@@ -69,7 +74,7 @@ def print_table(records: list[dict], matmul: dict) -> None:
             print(f"error: {r['error']}")
             continue
         gflops = r.get("gflop_per_s")
-        peak = matmul.get("bfloat16_gflop_per_s" if is_bfloat16(r) else "gflop_per_s")
+        peak = matmul_peak(matmul, r)
         share = f"{gflops / peak:7.0%}" if gflops and peak else f"{'':7}"
         variant = r.get("variant", r.get("model", ""))
         print(
@@ -187,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(matmul)
         profile = run_child(["--mode", "profile", *common], env={"ONEDNN_VERBOSE": "1"})
         if "error" not in profile:
-            peak = "bfloat16_gflop_per_s" if is_bfloat16(profile) else "gflop_per_s"
-            profile = add_peak_shares(profile, matmul.get(peak))
+            profile = add_peak_shares(profile, matmul_peak(matmul, profile))
         emit(profile)
     else:
         modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]
