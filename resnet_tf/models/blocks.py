@@ -18,6 +18,7 @@ from keras import ops
 
 from resnet_tf.config.schema import ModelConfig
 from resnet_tf.models.batch_norm import FusedBatchNormalization
+from resnet_tf.models.conv import Conv2D
 
 SHORTCUT_TYPES = ("projection", "zero_pad", "conv")
 
@@ -43,9 +44,9 @@ def conv2d(
     name: str | None = None,
     dtype=None,
     kernel_initializer: keras.initializers.Initializer | None = None,
-) -> keras.layers.Conv2D:
+) -> Conv2D:
     """A Conv2D with this project's defaults (He fan_out init unless given, no bias)."""
-    return keras.layers.Conv2D(
+    return Conv2D(
         filters,
         kernel_size,
         strides=strides,
