@@ -25,7 +25,12 @@ def timing_args(args: argparse.Namespace) -> list[str]:
 
 
 def run_peer(
-    python: str, mode: str, batch_size: int, channels_last: bool, args, bfloat16: bool = False
+    python: str,
+    mode: str,
+    batch_size: int,
+    channels_last: bool,
+    args: argparse.Namespace,
+    bfloat16: bool = False,
 ) -> dict:
     """One peer run; `bfloat16` runs it under torch.autocast(bfloat16), PyTorch's CPU mixed
     precision, to compare with ours under mixed_bfloat16."""

@@ -17,13 +17,12 @@ import tensorflow as tf
 TAP_GRADIENT_MIN_CHANNELS = 256
 
 
-def _padding_and_output(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int, int]:
-    """(pad before, pad after, output size) along one axis, as TensorFlow pads."""
+def _padding(size: int, out: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
+    """(pad before, pad after) along an axis of `size` with `out` outputs, as TensorFlow pads."""
     if padding == "valid":
-        return 0, 0, (size - kernel) // stride + 1
-    out = -(-size // stride)
+        return 0, 0
     total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2, out
+    return total // 2, total - total // 2
 
 
 def kernel_gradient_by_taps(
@@ -36,9 +35,10 @@ def kernel_gradient_by_taps(
     """The gradient of a conv's kernel (kh, kw, in, out): for each tap (i, j), the input seen by
     that tap at every output position, flattened, times the flattened output gradient."""
     _, height, width, channels = inputs.shape
+    _, out_h, out_w, _ = output_gradient.shape
     kh, kw = kernel_size
-    top, bottom, out_h = _padding_and_output(height, kh, stride, padding)
-    left, right, out_w = _padding_and_output(width, kw, stride, padding)
+    top, bottom = _padding(height, out_h, kh, stride, padding)
+    left, right = _padding(width, out_w, kw, stride, padding)
     padded = tf.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]])
     gradient = tf.reshape(output_gradient, [-1, output_gradient.shape[-1]])
     rows, cols = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
