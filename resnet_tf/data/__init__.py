@@ -21,7 +21,7 @@ from resnet_tf.data.cifar10 import (
     is_cifar10_source,
     load_cifar10,
 )
-from resnet_tf.data.image_folder import load_image, load_image_folder
+from resnet_tf.data.image_folder import decode_image, load_image, load_image_folder
 from resnet_tf.data.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize_images
 from resnet_tf.data.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
 from resnet_tf.data.splits import Splits, make_splits, split_train_val
@@ -39,6 +39,7 @@ __all__ = [
     "default_cache_dir",
     "is_cifar10_source",
     "load_cifar10",
+    "decode_image",
     "load_image",
     "load_image_folder",
     "make_eval_dataset",

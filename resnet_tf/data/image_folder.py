@@ -81,19 +81,26 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path).expanduser()
     try:
         raw = path.read_bytes()
+    except OSError as error:
+        raise DataError(f"{path}: cannot read image file: {error.strerror}") from None
+    return decode_image(raw, str(path))
+
+
+def decode_image(raw: bytes, source: str) -> np.ndarray:
+    """Encoded image bytes -> uint8 (32, 32, 3) RGB, as `load_image` decodes a file; `source`
+    names the image in a DataError (a file's path, or where in a request it came from)."""
+    try:
         size = image_size(raw)
         if size is not None and size[0] * size[1] > MAX_PIXELS:
             raise DataError(
-                f"{path}: the image claims {size[0]}x{size[1]} pixels, over the limit of "
+                f"{source}: the image claims {size[0]}x{size[1]} pixels, over the limit of "
                 f"{MAX_PIXELS // 1_000_000} megapixels (it would be shrunk to 32x32 anyway); "
                 "make it smaller first"
             )
         image = tf.io.decode_image(raw, channels=3, expand_animations=False)
-    except OSError as error:
-        raise DataError(f"{path}: cannot read image file: {error.strerror}") from None
     except (tf.errors.InvalidArgumentError, ValueError) as error:
         raise DataError(
-            f"{path}: expected a PNG, JPEG, GIF or BMP image, cannot decode it "
+            f"{source}: expected a PNG, JPEG, GIF or BMP image, cannot decode it "
             f"({_decode_reason(error)})"
         ) from None
     if tuple(image.shape) == IMAGE_SHAPE:

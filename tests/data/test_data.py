@@ -20,6 +20,7 @@ FRONT_DOOR = {
     "load_cifar10",
     "is_cifar10_source",
     "default_cache_dir",
+    "decode_image",
     "load_image",
     "load_image_folder",
     # what a run trains and validates on
