@@ -25,7 +25,7 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS, TTA_CHOICES
+    from resnet_tf.config.choices import NORMALIZATIONS, TTA_CHOICES
 
     parser = argparse.ArgumentParser(
         description="Evaluate a checkpoint: accuracy, loss, calibration, per-class metrics, "

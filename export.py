@@ -29,7 +29,7 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS
+    from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.deploy.formats import EXPORT_FORMATS
 
     parser = argparse.ArgumentParser(

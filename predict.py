@@ -20,7 +20,7 @@ import sys
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS
+    from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.data import NUM_CLASSES
     from resnet_tf.deploy import DEFAULT_PREDICT_BATCH, DEFAULT_TOP_K
 

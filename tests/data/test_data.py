@@ -1,5 +1,5 @@
 """Tests for resnet_tf.data as a whole: the front door other stages import, and the option
-choices it shares with the config schema. Each module has its own test file:
+choices it shares with the config choices. Each module has its own test file:
 test_cifar10, test_cache, test_splits, test_augment and test_pipeline."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import resnet_tf.data as data
-from resnet_tf.config import schema
+from resnet_tf.config import choices
 from resnet_tf.data import augment, normalization, pipeline
 
 FRONT_DOOR = {
@@ -49,7 +49,7 @@ def test_front_door_exports_what_other_stages_use():
 
 @pytest.mark.parametrize("module", [pipeline, augment, normalization])
 def test_option_choices_are_the_config_schemas_own_lists(module):
-    """One list per option: the data modules use the schema's, never a copy of their own."""
+    """One list per option: the data modules use the config's, never a copy of their own."""
     for name in ("NORMALIZATIONS", "CROP_MODES", "FLIP_MODES"):
         if hasattr(module, name):
-            assert getattr(module, name) is getattr(schema, name)
+            assert getattr(module, name) is getattr(choices, name)

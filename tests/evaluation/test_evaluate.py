@@ -19,7 +19,7 @@ import tensorflow as tf
 import evaluate as evaluate_cli
 from resnet_tf import evaluation
 from resnet_tf.config import load_config
-from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
