@@ -40,7 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         help="CIFAR-10 archive or folder, or a folder of <split>/<class name>/*.png|jpg images "
-        "(default: $CIFAR10_DIR, then the run config's data.path)",
+        "(default: the run config's data.path, then $CIFAR10_DIR)",
     )
     parser.add_argument(
         "--split",

@@ -91,11 +91,11 @@ def resolve_normalization(checkpoint: Checkpoint, given: str | None) -> str:
 def load_images(data_dir: str | None, split: str, run_config: Config | None) -> LabelledImages:
     """CIFAR-10 or a folder of class folders, with their labels.
 
-    The source is --data-dir, else $CIFAR10_DIR, else the run config's data.path.
+    The source is looked up as training looks it up: --data-dir, else the run config's
+    data.path, else $CIFAR10_DIR (then Keras' download, in load_cifar10).
     """
-    source = data_dir or os.environ.get(DATA_DIR_ENV) or None
-    if source is None and run_config is not None:
-        source = run_config.data.path
+    source = data_dir or (run_config.data.path if run_config is not None else None)
+    source = source or os.environ.get(DATA_DIR_ENV) or None
     if source is not None:
         source = os.path.abspath(Path(source).expanduser())
     if source is not None and not data_lib.is_cifar10_source(source):

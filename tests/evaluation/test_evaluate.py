@@ -392,3 +392,23 @@ def test_every_tta_is_accepted_by_the_command_line_and_the_config():
     for tta in TTA_CHOICES:
         assert evaluate_cli.parse_args(["--checkpoint", "x", "--tta", tta]).tta == tta
         assert load_config(None, [f"train.test_tta={tta}"]).train.test_tta == tta
+
+
+def test_the_data_is_looked_up_in_the_order_training_uses(
+    tiny_cifar_archive, tmp_path, monkeypatch
+):
+    """--data-dir, then the run's data.path, then $CIFAR10_DIR: train.py's order."""
+    from resnet_tf.config import Config
+    from resnet_tf.evaluation.sources import load_images
+
+    missing = tmp_path / "not-here"
+    run_config = Config()
+    run_config.data.path = str(tiny_cifar_archive)
+    monkeypatch.setenv("CIFAR10_DIR", str(missing))
+    assert load_images(None, "test", run_config).source == str(tiny_cifar_archive)
+    with pytest.raises(DataError, match="not-here"):
+        load_images(None, "test", None)  # no run: the environment variable
+    run_config.data.path = str(missing)
+    assert load_images(str(tiny_cifar_archive), "test", run_config).source == str(
+        tiny_cifar_archive
+    )
