@@ -48,7 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         help="CIFAR-10 for the check (test images) and INT8 calibration (training images); "
-        "default: $CIFAR10_DIR, then the run config's data.path",
+        "default: the run config's data.path, then $CIFAR10_DIR",
     )
     parser.add_argument(
         "--normalization",

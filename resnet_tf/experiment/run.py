@@ -25,7 +25,7 @@ from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
 from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.experiment.outcome import metrics_of, print_outcome, say, write_run_metrics
-from resnet_tf.models.summary import describe_model
+from resnet_tf.models.summary import count_trainable_params, describe_model
 from resnet_tf.runs.records import (
     finished_metrics,
     read_config,
@@ -199,7 +199,7 @@ def _run(
     if warning := precision_warning(config.runtime.mixed_precision):
         say(warning)
     say(
-        f"{config.model.name}: {model.count_params():,} parameters; "
+        f"{config.model.name}: {count_trainable_params(model):,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
         + _accumulation_note(config.train)
