@@ -165,5 +165,5 @@ def pytest_unconfigure(config):
         process, folder = started
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.wait(timeout=60)
         shutil.rmtree(folder, ignore_errors=True)

@@ -22,7 +22,12 @@ from resnet_tf.data.cifar10 import (
     load_cifar10,
 )
 from resnet_tf.data.image_folder import decode_image, load_image, load_image_folder
-from resnet_tf.data.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize_images
+from resnet_tf.data.normalization import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    mean_and_std,
+    normalize_images,
+)
 from resnet_tf.data.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
 from resnet_tf.data.splits import Splits, make_splits, split_train_val
 
@@ -45,6 +50,7 @@ __all__ = [
     "make_eval_dataset",
     "make_splits",
     "make_train_dataset",
+    "mean_and_std",
     "normalize_images",
     "random_crop",
     "random_cutout",

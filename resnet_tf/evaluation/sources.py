@@ -17,7 +17,6 @@ import numpy as np
 
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config
-from resnet_tf.data.cifar10 import DATA_DIR_ENV
 from resnet_tf.errors import EvaluationError, ModelFileError
 from resnet_tf.models.saved import check_classifier, load_model_file
 from resnet_tf.runs.records import read_config
@@ -95,7 +94,7 @@ def load_images(data_dir: str | None, split: str, run_config: Config | None) -> 
     data.path, else $CIFAR10_DIR (then Keras' download, in load_cifar10).
     """
     source = data_dir or (run_config.data.path if run_config is not None else None)
-    source = source or os.environ.get(DATA_DIR_ENV) or None
+    source = source or os.environ.get(data_lib.DATA_DIR_ENV) or None
     if source is not None:
         source = os.path.abspath(Path(source).expanduser())
     if source is not None and not data_lib.is_cifar10_source(source):

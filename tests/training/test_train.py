@@ -279,7 +279,7 @@ def test_resume_after_kill_9(tiny_cifar_archive, tmp_path, capsys):
         assert proc.poll() is None, "training ended before it could be killed"
         time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.wait(timeout=60)
     done_before = len(read_history(history))
     assert 2 <= done_before < 4
 
