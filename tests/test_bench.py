@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import tensorflow as tf
 
 from tests.helpers import REPO_ROOT
 
@@ -283,3 +284,27 @@ def test_infer_driver_exports_or_reuses_interleaves_rounds_and_cleans_up(
     with pytest.raises(SystemExit):
         cli.main(["--mode", "infer"])
     assert "--mode infer needs --checkpoint" in capsys.readouterr().err
+
+
+def test_every_record_and_table_names_the_machine(monkeypatch, capsys):
+    """A figure is only read against its own machine: each record carries the CPU, its
+    instruction sets and the library versions, and the table's first line says them."""
+    from resnet_tf.bench import cli
+    from resnet_tf.bench.machine import machine_fields
+
+    def ours(argv, env=None):
+        return {"mode": argv[argv.index("--mode") + 1], "images_per_s": 1.0}
+
+    monkeypatch.setattr(cli, "run_child", ours)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cli.main(["--mode", "train", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["machine"] == machine_fields()
+    assert record["machine"]["onednn_max_cpu_isa"] == "AVX2"
+    assert record["machine"]["isa"] in ([], ["AVX2"])  # the cap hides AVX-512 and above
+    assert record["machine"]["versions"]["tensorflow"] == tf.__version__
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert cli.main(["--mode", "train"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"machine: {machine_fields()['cpu']}, ")
+    assert f"tensorflow {tf.__version__}" in first

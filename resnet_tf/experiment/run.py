@@ -41,7 +41,7 @@ from resnet_tf.runs.run_dir import (
     remove_temp_files,
 )
 from resnet_tf.startup import device_line
-from resnet_tf.training import ImageClassificationTask, precision_warning
+from resnet_tf.training import ImageClassificationTask, compute_line, precision_warning
 from resnet_tf.training.distribute import Distribution
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -196,6 +196,7 @@ def _run(
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
     say(device_line("training"))
+    say(compute_line(config.runtime.mixed_precision))
     if warning := precision_warning(config.runtime.mixed_precision):
         say(warning)
     say(
