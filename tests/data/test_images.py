@@ -202,7 +202,8 @@ def test_exif_orientation_is_applied_as_photo_viewers_do(orientation):
     webp = encoded(stored, "WEBP", lossless=True, exif=exif)
     np.testing.assert_array_equal(decode_image(webp, "w.webp"), resized(shown))
     # A JPEG: the same stored pixels as its copy without EXIF, shown turned the same way.
-    jpeg, plain = encoded(stored, "JPEG", quality=95, exif=exif), encoded(stored, "JPEG", quality=95)
+    jpeg = encoded(stored, "JPEG", quality=95, exif=exif)
+    plain = encoded(stored, "JPEG", quality=95)
     unturned = Image.fromarray(tf.io.decode_jpeg(plain).numpy())
     unturned.info["exif"] = exif
     upright = ImageOps.exif_transpose(unturned)
