@@ -93,6 +93,18 @@ def finished_metrics(paths: RunPaths) -> RunMetrics | None:
     return metrics if done and metrics.is_scored else None
 
 
+def unfinished(paths: RunPaths) -> str | None:
+    """Why a run is not finished ("1/2 epochs, interrupted"), or None for a finished one."""
+    if finished_metrics(paths) is not None:
+        return None
+    try:
+        metrics = read_metrics(paths)
+    except RunDirError:
+        return f"no readable {paths.metrics.name}: still training, or stopped in its first epoch"
+    scored = "" if metrics.is_scored else ", no test score"
+    return f"{metrics.epochs_completed}/{metrics.epochs_planned} epochs, {metrics.status}{scored}"
+
+
 def write_config(paths: RunPaths, config: Config, command: str) -> None:
     """config.yaml: the command line that made the run, then the resolved config."""
     atomic_write_text(

@@ -225,6 +225,29 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
             signal.signal(s, handler)
 
 
+@contextlib.contextmanager
+def sigterm_raises(where: str) -> Iterator[None]:
+    """Outside training: SIGTERM raises RunInterrupted("SIGTERM", 143, `where`), so that a
+    command ends with its one line, its clean-up (finally blocks) done, rather than dying
+    silently. Training's own handler (catch_stop_signals) takes over while it trains; a SIGTERM
+    the process ignores stays ignored."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    ):
+        yield
+        return
+
+    def stop(signum, frame):
+        raise RunInterrupted("SIGTERM", 128 + signal.SIGTERM, where)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def _tell(text: str) -> None:
     """A line from a signal handler: one write(2) call, which cannot re-enter a Python stream
     that the handler interrupted."""
