@@ -96,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
 
+    from resnet_tf.training import sigterm_raises
+
+    # Training catches SIGTERM itself (to save and stop); before and after it, while loading or
+    # scoring the test set, SIGTERM ends the command with one line too.
+    with sigterm_raises("outside training: nothing to save"):
+        return run_command(args, argv, started)
+
+
+def run_command(args: argparse.Namespace, argv: list[str], started: float) -> int:
     from resnet_tf import experiment
     from resnet_tf.errors import ResnetTfError, RunInterrupted
 

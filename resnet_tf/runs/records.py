@@ -18,7 +18,9 @@ from resnet_tf.runs.run_dir import RunPaths
 class RunMetrics:
     """metrics.json: how a run went. Test fields stay None (and out of the file) until scored."""
 
-    status: str  # completed | interrupted | diverged
+    # trained (every epoch, the test score not yet recorded) | completed (and scored) |
+    # interrupted | diverged
+    status: str
     model: str
     epochs_completed: int
     epochs_planned: int

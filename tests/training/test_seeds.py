@@ -82,3 +82,57 @@ def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monk
         "interrupted by SIGTERM at epoch 1 step 2; continue with: python train.py --resume "
         f"{tmp_path / 'fast-s3'}"
     )
+
+
+def test_a_kept_seed_must_be_of_the_same_config_and_is_kept_only_once_scored(
+    tiny_cifar_archive, tmp_path, monkeypatch, capsys
+):
+    """SIGTERM while the seed's best.keras is scored: one line, exit 143, and metrics.json
+    says "trained" (not "completed") with no test score. The same command then scores it;
+    another config is refused before anything runs; a run of an earlier version that says
+    "completed" without a test score is scored too, not kept as it is."""
+    import json
+    import signal
+
+    from resnet_tf import evaluation
+
+    runs, args = SeedRuns(tmp_path, "fast"), seeds_args(tiny_cifar_archive, tmp_path, "3")
+    run = runs.run(3)
+    real_score = evaluation.score_checkpoint
+
+    def terminated_while_scoring(*a, **k):
+        signal.raise_signal(signal.SIGTERM)
+        return real_score(*a, **k)
+
+    monkeypatch.setattr(evaluation, "score_checkpoint", terminated_while_scoring)
+    handler = signal.getsignal(signal.SIGTERM)
+    assert train_cli.main(args) == 143
+    assert capsys.readouterr().err.strip() == (
+        "interrupted by SIGTERM while scoring best.keras on the test set; continue with: "
+        f"python train.py --resume {run.root}"
+    )
+    assert signal.getsignal(signal.SIGTERM) == handler
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["status"] == "trained" and "test_accuracy" not in metrics
+    monkeypatch.undo()
+
+    changed = [*args, "--set", "train.label_smoothing=0.05"]
+    assert train_cli.main(changed) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run.root}: a run of another config (train.label_smoothing: 0.2 there, 0.05 "
+        "now); use another --name for this config, or the earlier config to finish those runs"
+    )
+    assert json.loads(run.metrics.read_text()) == metrics and not runs.summary.exists()
+
+    assert train_cli.main(args) == 0
+    assert f"resuming run folder: {run.root}" in capsys.readouterr().out
+    scored = json.loads(run.metrics.read_text())
+    assert scored["status"] == "completed" and 0 <= scored["test_accuracy"] <= 1
+
+    legacy = {k: v for k, v in scored.items() if not k.startswith("test_")}
+    run.metrics.write_text(json.dumps(legacy))  # "completed", but never scored
+    assert train_cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "; kept" not in out and f"resuming run folder: {run.root}" in out
+    assert json.loads(run.metrics.read_text())["test_accuracy"] == scored["test_accuracy"]
+    assert f"{scored['test_accuracy']:.2%}" in runs.summary.read_text()
