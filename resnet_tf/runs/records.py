@@ -75,12 +75,38 @@ def read_metrics(paths: RunPaths) -> RunMetrics:
         ) from None
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{paths.metrics}: cannot read the run's metrics ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(
+            f"{paths.metrics}: expected a JSON object of the run's metrics, found a "
+            f"{type(data).__name__}"
+        )
+    _check_types(paths, data)
     try:
         return RunMetrics.from_dict(data)
     except TypeError:
         raise RunDirError(
             f"{paths.metrics}: expected a run's metrics, found {str(data)[:80]!r}"
         ) from None
+
+
+def _check_types(paths: RunPaths, data: dict) -> None:
+    """Each known key holds what RunMetrics says (a number, a string; None where optional)."""
+    for field in dataclasses.fields(RunMetrics):
+        if field.name not in data:
+            continue
+        value, kind = data[field.name], str(field.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("str"):
+            ok = isinstance(value, str)
+        else:
+            numbers = (int,) if kind.startswith("int") else (int, float)
+            ok = isinstance(value, numbers) and not isinstance(value, bool)
+        if not ok:
+            expected = "a string" if kind.startswith("str") else "a number"
+            raise RunDirError(
+                f"{paths.metrics}: {field.name}: expected {expected}, found {str(value)[:40]!r}"
+            )
 
 
 def finished_metrics(paths: RunPaths) -> RunMetrics | None:
