@@ -32,6 +32,10 @@ MAX_MODEL_ARCHIVE_MEMBERS = 1000
 MAX_MODEL_CONFIG_BYTES = 64 << 20  # config.json inside a .keras zip (Keras parses it whole)
 MAX_SAVED_MODEL_GRAPH_BYTES = 256 << 20  # saved_model.pb, parsed before anything in it runs
 
+# What a model returns as probabilities must be: finite, in [0, 1], each image's summing to 1
+# within this (an INT8 model's are each rounded to a 256th).
+PROBABILITY_SUM_TOLERANCE = 0.05
+
 
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):

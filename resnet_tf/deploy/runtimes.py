@@ -19,15 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_tf.config.limits import MAX_MODEL_FILE_BYTES, check_file, folder_size
+from resnet_tf.config.limits import (
+    MAX_MODEL_FILE_BYTES,
+    PROBABILITY_SUM_TOLERANCE,
+    check_file,
+    folder_size,
+)
 from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
 from resnet_tf.deploy.saved_model_ops import check_saved_model_ops
 from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
 from resnet_tf.errors import DeployError
 from resnet_tf.models.saved import first_line
-
-# How far an image's probabilities may sum from 1: an INT8 model's are each rounded to 1/256.
-PROBABILITY_SUM_TOLERANCE = 0.05
 
 
 def _threads() -> int:
