@@ -23,6 +23,7 @@ from resnet_tf.compress.prune import GroupCut, check_criterion, prune_model
 from resnet_tf.errors import CompressError
 from resnet_tf.evaluation import sources
 from resnet_tf.models.summary import count_macs
+from resnet_tf.runs.files import output_folder_problem
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,9 @@ def _output_path(
     if os.path.realpath(target) == os.path.realpath(found.path):
         raise CompressError(f"{target}: is the checkpoint being pruned; choose another --output")
     _check_replaceable(target, overwrite)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CompressError(
-            f"{target.parent}: cannot create the output folder ({error.strerror})"
-        ) from None
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise CompressError(f"{target.parent}: output folder is not writable")
+    problem = output_folder_problem(target.parent)
+    if problem is not None:
+        raise CompressError(f"{target.parent}: {problem}")
     return target
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from resnet_tf.deploy.formats import ExportFormat
 from resnet_tf.errors import DeployError
+from resnet_tf.runs.files import output_folder_problem
 from resnet_tf.runs.run_dir import RunPaths
 
 SAVED_MODEL_ENTRIES = {"saved_model.pb", "variables", "assets", "assets.extra", "fingerprint.pb"}
@@ -59,13 +60,9 @@ def output_path(
                 f"{target}: {what}; --overwrite replaces only a {fmt.name} export; choose "
                 "another --output"
             )
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DeployError(f"{parent}: cannot create the output folder ({error.strerror})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DeployError(f"{parent}: output folder is not writable")
+    problem = output_folder_problem(target.parent)
+    if problem is not None:
+        raise DeployError(f"{target.parent}: {problem}")
     return target
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from resnet_tf.errors import RunDirError
-from resnet_tf.runs.files import atomic_save
+from resnet_tf.runs.files import atomic_save, output_folder_problem
 
 
 def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -104,10 +104,7 @@ def check_plot_path(path: Path) -> Path:
             f"{path.suffix or 'no suffix'}"
         )
     folder = Path(os.path.abspath(path)).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunDirError(f"--plot {path}: cannot create {folder} ({error.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise RunDirError(f"--plot {path}: the folder {folder} is not writable")
+    problem = output_folder_problem(folder)
+    if problem is not None:
+        raise RunDirError(f"--plot {path}: {folder}: {problem}")
     return path

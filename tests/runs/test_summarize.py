@@ -155,7 +155,7 @@ def test_a_plot_path_that_cannot_be_written_is_one_line_before_the_table(tmp_pat
     (tmp_path / "a_file").write_text("")
     cases = [
         (tmp_path, "is a folder; expected an image file such as runs.png"),
-        (tmp_path / "a_file" / "p.png", f"cannot create {tmp_path / 'a_file'}"),
+        (tmp_path / "a_file" / "p.png", f"{tmp_path / 'a_file'}: cannot create the output folder"),
         (tmp_path / "runs.txt", "expected a file name ending in .png (or "),
     ]
     for plot, message in cases:
