@@ -33,7 +33,7 @@ from resnet_tf.deploy.formats import (
 )
 from resnet_tf.deploy.output import move_into_place, output_path, size_of, work_folder
 from resnet_tf.deploy.runtimes import KerasClassifier, load_exported
-from resnet_tf.errors import DeployError, RunInterrupted
+from resnet_tf.errors import DeployError
 from resnet_tf.evaluation import sources
 from resnet_tf.runs.records import unfinished
 
@@ -219,8 +219,6 @@ def _write(fmt: ExportFormat, model, path: Path, calibration, checkpoint: Path) 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the ONNX path warns about numpy 2 aliases
             model.export(str(path), format=keras_format, verbose=False, **options)
-    except RunInterrupted:  # SIGTERM while converting: the command says so
-        raise
     except Exception as error:
         text = " ".join(str(error).split())
         raise DeployError(f"{checkpoint}: cannot export as {fmt.name}: {text[:300]}") from None

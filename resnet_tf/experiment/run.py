@@ -274,10 +274,9 @@ def _score(config: Config, task, paths: RunPaths, x_test, y_test) -> dict:
             batch_size=task.eval_batch_size,
             tta_fraction=config.train.test_tta_fraction,
         )
-    except KeyboardInterrupt:
-        raise RunInterrupted("SIGINT", 130, where, str(paths.root)) from None
-    except RunInterrupted as stop:
-        raise RunInterrupted(stop.signal_name, stop.exit_code, where, str(paths.root)) from None
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (training.sigterm_raises)
+        name, code = training.interruption_of(interrupt)
+        raise RunInterrupted(name, code, where, str(paths.root)) from None
 
 
 def _accumulation_note(train) -> str:

@@ -6,7 +6,7 @@ compiles the model and its datasets, then `fit(...)` trains it into a run folder
 """
 
 from resnet_tf.training.advice import disk_full_advice
-from resnet_tf.training.callbacks.mid_epoch import sigterm_raises
+from resnet_tf.training.callbacks.mid_epoch import interruption_of, sigterm_raises
 from resnet_tf.training.loop import TrainResult, fit
 from resnet_tf.training.precision import precision_warning
 from resnet_tf.training.runtime import set_up
@@ -14,6 +14,7 @@ from resnet_tf.training.saved_models import check_teacher_unchanged, pin_saved_m
 from resnet_tf.training.task import ImageClassificationTask
 
 __all__ = [
+    "interruption_of",
     "sigterm_raises",
     "ImageClassificationTask",
     "TrainResult",

@@ -88,12 +88,22 @@ def test_overwrite_replaces_only_an_export_of_the_same_kind(
     ]
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "sig, code, when",
+    [
+        (signal.SIGINT, 130, "converting"),
+        (signal.SIGTERM, 143, "converting"),
+        (signal.SIGTERM, 143, "tracing"),  # inside TensorFlow's tracing, which wraps errors
+    ],
+)
 def test_an_interrupted_int8_export_is_one_line_and_leaves_nothing(
-    sig, code, tiny_checkpoints, tiny_cifar_archive, tmp_path, monkeypatch, capsys
+    sig, code, when, tiny_checkpoints, tiny_cifar_archive, tmp_path, monkeypatch, capsys
 ):
-    """The signal comes while the converter works: by then Keras has written its intermediate
-    SavedModel, which must be inside our own temporary folder, and everything goes."""
+    """The signal comes while the model is traced, or while the converter works: by then Keras
+    has written its intermediate SavedModel, which must be inside our own temporary folder; and
+    everything goes."""
+    import keras
+    import tensorflow as tf
     from tensorflow.lite.python.lite import TFLiteSavedModelConverterV2
 
     seen = {}
@@ -103,7 +113,18 @@ def test_an_interrupted_int8_export_is_one_line_and_leaves_nothing(
         seen["beside"] = sorted(p.name for p in (tmp_path / "out").iterdir())
         signal.raise_signal(sig)
 
-    monkeypatch.setattr(TFLiteSavedModelConverterV2, "convert", interrupted_convert)
+    real_call = keras.layers.Rescaling.call
+
+    def interrupted_call(layer, inputs):
+        if not tf.executing_eagerly() and not seen:
+            seen.update(tempdir=tempfile.gettempdir(), beside=[f".m_int8.tflite.tmp{os.getpid()}"])
+            signal.raise_signal(sig)
+        return real_call(layer, inputs)
+
+    if when == "tracing":
+        monkeypatch.setattr(keras.layers.Rescaling, "call", interrupted_call)
+    else:
+        monkeypatch.setattr(TFLiteSavedModelConverterV2, "convert", interrupted_convert)
     handler = signal.getsignal(signal.SIGTERM)
     target = tmp_path / "out" / "m_int8.tflite"
     argv = ["--checkpoint", tiny_checkpoints["basic"], "--format", "litert_int8"]

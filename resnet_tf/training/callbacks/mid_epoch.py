@@ -227,10 +227,14 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def sigterm_raises(where: str) -> Iterator[None]:
-    """Outside training: SIGTERM raises RunInterrupted("SIGTERM", 143, `where`), so that a
-    command ends with its one line, its clean-up (finally blocks) done, rather than dying
-    silently. Training's own handler (catch_stop_signals) takes over while it trains; a SIGTERM
-    the process ignores stays ignored."""
+    """Outside training: SIGTERM ends the block with RunInterrupted("SIGTERM", 143, `where`),
+    so that a command ends with its one line, its clean-up (finally blocks) done, rather than
+    dying silently. Training's own handler (catch_stop_signals) takes over while it trains; a
+    SIGTERM the process ignores stays ignored.
+
+    The handler raises KeyboardInterrupt("SIGTERM"), as Ctrl-C raises KeyboardInterrupt: a
+    BaseException, which no library's `except Exception` turns into an error of its own
+    (TensorFlow's tracing does that to an Exception); `interruption_of` tells the two apart."""
     if (
         threading.current_thread() is not threading.main_thread()
         or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
@@ -239,13 +243,24 @@ def sigterm_raises(where: str) -> Iterator[None]:
         return
 
     def stop(signum, frame):
-        raise RunInterrupted("SIGTERM", 128 + signal.SIGTERM, where)
+        raise KeyboardInterrupt("SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except KeyboardInterrupt as interrupt:
+        if interrupt.args != ("SIGTERM",):
+            raise
+        raise RunInterrupted(*interruption_of(interrupt), where) from None
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def interruption_of(interrupt: KeyboardInterrupt) -> tuple[str, int]:
+    """(signal name, exit code) of a KeyboardInterrupt: SIGTERM's (sigterm_raises) or Ctrl-C's."""
+    if interrupt.args == ("SIGTERM",):
+        return "SIGTERM", 128 + signal.SIGTERM
+    return "SIGINT", 128 + signal.SIGINT
 
 
 def _tell(text: str) -> None:
