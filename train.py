@@ -97,12 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from resnet_tf.errors import ResnetTfError, RunInterrupted
-    from resnet_tf.training import sigterm_raises
+    from resnet_tf.training import stop_signals_exit
 
     try:
         # Training catches SIGTERM itself (to save and stop); before and after it, while
         # loading or scoring the test set, SIGTERM ends the command with one line too.
-        with sigterm_raises("outside training: nothing to save"):
+        with stop_signals_exit("outside training: nothing to save"):
             return run_command(args, argv, started)
     except RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
         print(stop, file=sys.stderr)

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -261,10 +262,11 @@ def _run(
 
 
 def _score(config: Config, task, paths: RunPaths, x_test, y_test) -> dict:
-    """best.keras's test score; a stop signal meanwhile leaves the run to --resume, which
-    scores it."""
+    """best.keras's test score; Ctrl-C or SIGTERM meanwhile ends the command in one line,
+    leaving metrics.json "trained" for --resume to score."""
     where = "while scoring best.keras on the test set"
-    try:
+    signals = (signal.SIGTERM, signal.SIGINT)
+    with training.stop_signals_exit(where, str(paths.root), signals):
         return evaluation.score_checkpoint(
             paths.best,
             x_test,
@@ -274,9 +276,6 @@ def _score(config: Config, task, paths: RunPaths, x_test, y_test) -> dict:
             batch_size=task.eval_batch_size,
             tta_fraction=config.train.test_tta_fraction,
         )
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM (training.sigterm_raises)
-        name, code = training.interruption_of(interrupt)
-        raise RunInterrupted(name, code, where, str(paths.root)) from None
 
 
 def _accumulation_note(train) -> str:

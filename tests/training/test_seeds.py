@@ -6,7 +6,7 @@ import train as train_cli
 from resnet_tf.config import load_config
 from resnet_tf.runs.run_dir import SeedRuns
 from tests.helpers import REPO_ROOT
-from tests.helpers.tiny_runs import TINY_FAST
+from tests.helpers.tiny_runs import TINY_FAST, child_env
 
 
 def seeds_args(archive, out, seeds: str) -> list[str]:
@@ -85,36 +85,42 @@ def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monk
 
 
 def test_a_kept_seed_must_be_of_the_same_config_and_is_kept_only_once_scored(
-    tiny_cifar_archive, tmp_path, monkeypatch, capsys
+    tiny_cifar_archive, tmp_path, capsys
 ):
     """SIGTERM while the seed's best.keras is scored: one line, exit 143, and metrics.json
     says "trained" (not "completed") with no test score. The same command then scores it;
     another config is refused before anything runs; a run of an earlier version that says
     "completed" without a test score is scored too, not kept as it is."""
     import json
-    import signal
-
-    from resnet_tf import evaluation
+    import subprocess
+    import sys
 
     runs, args = SeedRuns(tmp_path, "fast"), seeds_args(tiny_cifar_archive, tmp_path, "3")
     run = runs.run(3)
-    real_score = evaluation.score_checkpoint
-
-    def terminated_while_scoring(*a, **k):
-        signal.raise_signal(signal.SIGTERM)
-        return real_score(*a, **k)
-
-    monkeypatch.setattr(evaluation, "score_checkpoint", terminated_while_scoring)
-    handler = signal.getsignal(signal.SIGTERM)
-    assert train_cli.main(args) == 143
-    assert capsys.readouterr().err.strip() == (
+    script = (
+        "import signal, sys\n"
+        "import train\n"
+        "from resnet_tf import evaluation\n"
+        "def terminated(*args, **kwargs):\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "evaluation.score_checkpoint = terminated\n"
+        "sys.exit(train.main(sys.argv[1:]))\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert child.returncode == 143, child.stderr[-2000:]
+    assert child.stderr.strip().splitlines()[-1] == (
         "interrupted by SIGTERM while scoring best.keras on the test set; continue with: "
         f"python train.py --resume {run.root}"
     )
-    assert signal.getsignal(signal.SIGTERM) == handler
+    assert "Traceback" not in child.stderr
     metrics = json.loads(run.metrics.read_text())
     assert metrics["status"] == "trained" and "test_accuracy" not in metrics
-    monkeypatch.undo()
 
     changed = [*args, "--set", "train.label_smoothing=0.05"]
     assert train_cli.main(changed) == 1

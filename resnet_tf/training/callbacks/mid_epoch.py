@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import threading
 import time
@@ -33,6 +32,7 @@ from keras import ops
 from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.runs.files import atomic_save
 from resnet_tf.training.callbacks.ema import swap_average
+from resnet_tf.training.stop_signals import tell
 
 # The entry of the .keras zip that holds EpochProgress; Keras ignores entries it does not know.
 PROGRESS_ENTRY = "resnet_tf_epoch_progress.json"
@@ -213,7 +213,7 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
         checkpoint.stop_signal = signal.Signals(signum).name
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, previous[signal.SIGINT])
-            _tell("\nCtrl-C: saving at the next step to stop there (Ctrl-C again: stop at once)\n")
+            tell("\nCtrl-C: saving at the next step to stop there (Ctrl-C again: stop at once)\n")
 
     for s in STOP_SIGNALS:
         if previous[s] is not signal.SIG_IGN:
@@ -223,48 +223,3 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def sigterm_raises(where: str) -> Iterator[None]:
-    """Outside training: SIGTERM ends the block with RunInterrupted("SIGTERM", 143, `where`),
-    so that a command ends with its one line, its clean-up (finally blocks) done, rather than
-    dying silently. Training's own handler (catch_stop_signals) takes over while it trains; a
-    SIGTERM the process ignores stays ignored.
-
-    The handler raises KeyboardInterrupt("SIGTERM"), as Ctrl-C raises KeyboardInterrupt: a
-    BaseException, which no library's `except Exception` turns into an error of its own
-    (TensorFlow's tracing does that to an Exception); `interruption_of` tells the two apart."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-    ):
-        yield
-        return
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt("SIGTERM")
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    except KeyboardInterrupt as interrupt:
-        if interrupt.args != ("SIGTERM",):
-            raise
-        raise RunInterrupted(*interruption_of(interrupt), where) from None
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-def interruption_of(interrupt: KeyboardInterrupt) -> tuple[str, int]:
-    """(signal name, exit code) of a KeyboardInterrupt: SIGTERM's (sigterm_raises) or Ctrl-C's."""
-    if interrupt.args == ("SIGTERM",):
-        return "SIGTERM", 128 + signal.SIGTERM
-    return "SIGINT", 128 + signal.SIGINT
-
-
-def _tell(text: str) -> None:
-    """A line from a signal handler: one write(2) call, which cannot re-enter a Python stream
-    that the handler interrupted."""
-    with contextlib.suppress(OSError):
-        os.write(2, text.encode())
