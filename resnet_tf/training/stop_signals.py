@@ -26,25 +26,20 @@ def sigterm_raises(where: str) -> Iterator[None]:
     BaseException, which no library's `except Exception` turns into an error of its own
     (TensorFlow's tracing does that to an Exception). For a command whose clean-up matters
     (an export's temporary folder); stop_signals_exit is for one with nothing to clean."""
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
-    ):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def stop(signum, frame):
         raise KeyboardInterrupt("SIGTERM")
 
-    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        yield
+        with handled_by(stop, (signal.SIGTERM,)):
+            yield
     except KeyboardInterrupt as interrupt:
         if interrupt.args != ("SIGTERM",):
             raise
         raise RunInterrupted("SIGTERM", 128 + signal.SIGTERM, where) from None
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 @contextlib.contextmanager
@@ -68,15 +63,25 @@ def stop_signals_exit(
             sys.stdout.flush()
         os._exit(128 + signum)
 
+    with handled_by(stop, signals):
+        yield
+
+
+@contextlib.contextmanager
+def handled_by(handler, signals) -> Iterator[dict]:
+    """`handler` for each of `signals` that the process does not ignore, while the block runs;
+    yields the previous handlers (None, one not set from Python: the default), which come back
+    afterwards."""
     previous = {s: signal.getsignal(s) for s in signals}
+    previous = {s: signal.SIG_DFL if h is None else h for s, h in previous.items()}
     for s in signals:
         if previous[s] is not signal.SIG_IGN:
-            signal.signal(s, stop)
+            signal.signal(s, handler)
     try:
-        yield
+        yield previous
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, signal.SIG_DFL if handler is None else handler)
+        for s, old in previous.items():
+            signal.signal(s, old)
 
 
 def tell(text: str) -> None:
