@@ -13,6 +13,7 @@ eval-<name>/ beside it), or to --output DIR.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 
@@ -70,6 +71,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --tta: give the views only to this share of the images, the least confident "
         "first (default 1: all)",
     )
+    parser.add_argument(
+        "--trust-saved-model",
+        action="store_true",
+        help="evaluate a SavedModel whose graph holds ops outside the image-classifier "
+        "allow-list (file, network, Python ...): a SavedModel is a program; only for one whose "
+        "author you trust",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     from resnet_tf.errors import ResnetTfError
 
     exported = deploy.is_exported_model(args.checkpoint)
-    evaluate = deploy.evaluate_exported if exported else evaluation.evaluate_checkpoint
+    evaluate = evaluation.evaluate_checkpoint
+    if exported:
+        evaluate = functools.partial(
+            deploy.evaluate_exported, trust_saved_model=args.trust_saved_model
+        )
     try:
         report = evaluate(
             args.checkpoint,

@@ -81,21 +81,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from resnet_tf import deploy
-    from resnet_tf.errors import ResnetTfError
+    from resnet_tf.errors import ResnetTfError, RunInterrupted
+    from resnet_tf.training import sigterm_raises
 
     formats = list(deploy.EXPORT_FORMATS) if args.format == "all" else [args.format]
     for name in formats:
         try:
-            result = deploy.export_checkpoint(
-                args.checkpoint,
-                name,
-                args.output,
-                data_dir=args.data_dir,
-                normalization=args.normalization,
-                calibration_images=args.calibration_images,
-                check_images=args.check_images,
-                overwrite=args.overwrite,
+            with sigterm_raises(f"while exporting {name}; nothing of it was written"):
+                result = deploy.export_checkpoint(
+                    args.checkpoint,
+                    name,
+                    args.output,
+                    data_dir=args.data_dir,
+                    normalization=args.normalization,
+                    calibration_images=args.calibration_images,
+                    check_images=args.check_images,
+                    overwrite=args.overwrite,
+                )
+        except RunInterrupted as stop:  # SIGTERM: 143
+            print(stop, file=sys.stderr)
+            return stop.exit_code
+        except KeyboardInterrupt:  # Ctrl-C: 130
+            print(
+                f"interrupted by Ctrl-C while exporting {name}; nothing of it was written",
+                file=sys.stderr,
             )
+            return 130
         except ResnetTfError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -10,6 +10,8 @@ validation.py    plain data -> checked dataclasses
 combinations.py  the checks that involve several keys
 wording.py       how messages name the expected and the found
 yaml_io.py       reading config files and --set overrides; load_config
+limits.py        the limits on every file a user hands us (configs, images, model files) and
+                 the checks made before one is read, for every command and the server
 reference.py     docs/configuration.md, written from the schema
 """
 
