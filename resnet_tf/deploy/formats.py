@@ -54,6 +54,13 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
             None,
         ),
         ExportFormat("onnx", ".onnx", "ONNX (opset 15)", "onnxruntime", 1e-4),
+        ExportFormat(
+            "onnx_int8",
+            "_int8.onnx",
+            "ONNX with static INT8 quantization (QDQ, per-channel weights) for ONNX Runtime",
+            "onnxruntime",
+            None,
+        ),
     )
 }
 

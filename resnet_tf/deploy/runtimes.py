@@ -133,6 +133,10 @@ class LiteRTClassifier(Classifier):
         return dict(self.runner(**{INPUT_NAME: np.ascontiguousarray(images, np.uint8)}))
 
 
+# What an INT8 ONNX graph holds: QDQ pairs, or the integer operators they become.
+QUANTIZED_ONNX_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteger"}
+
+
 class OnnxClassifier(Classifier):
     format = "onnx"
 
@@ -151,10 +155,20 @@ class OnnxClassifier(Classifier):
                 f"{path}: cannot load as an ONNX model ({first_line(error)})"
             ) from None
         self.names = [output.name for output in self.session.get_outputs()]
+        if _is_quantized_onnx(path):
+            self.format = "onnx_int8"
 
     def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         values = self.session.run(self.names, {INPUT_NAME: np.asarray(images, np.uint8)})
         return dict(zip(self.names, values))
+
+
+def _is_quantized_onnx(path: Path) -> bool:
+    """Whether an ONNX file that ONNX Runtime has loaded holds quantized (integer) ops."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return any(node.op_type in QUANTIZED_ONNX_OPS for node in graph.node)
 
 
 def load_exported(
