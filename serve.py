@@ -29,6 +29,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         description="Serve a model with TensorFlow Serving's REST API (docs/serving.md)."
     )
     add = parser.add_argument
+    cores = serve.available_cores()
     add(
         "--model",
         default=str(DEFAULT_MODEL),
@@ -45,65 +46,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=serve.DEFAULT_HOST,
         help=f"address to listen on (default {serve.DEFAULT_HOST}: this machine only)",
     )
-    add(
-        "--port",
-        type=int,
-        default=serve.DEFAULT_PORT,
-        help=f"default {serve.DEFAULT_PORT}; 0: any free port",
-    )
-    add(
-        "--workers",
-        type=int,
-        help=f"worker processes (default: one per core, {serve.available_cores()} here)",
-    )
-    add(
-        "--max-batch-size",
-        type=int,
-        default=serve.DEFAULT_MAX_BATCH_SIZE,
-        help="most images per model call, and per request (default %(default)s)",
-    )
-    add(
-        "--batch-timeout-ms",
-        type=float,
-        default=serve.DEFAULT_BATCH_TIMEOUT_MS,
-        help="longest wait for more requests to merge (default %(default)s)",
-    )
-    add(
-        "--max-queue",
-        type=int,
-        default=serve.DEFAULT_MAX_QUEUE,
-        help="images waiting, all workers together, before 503 (default %(default)s)",
-    )
-    add(
-        "--max-body-mb",
-        type=float,
-        default=serve.DEFAULT_MAX_BODY_MB,
-        help="largest request body in MiB (default %(default)s)",
-    )
-    add(
-        "--request-timeout",
-        type=float,
-        default=serve.DEFAULT_REQUEST_TIMEOUT_S,
-        help="seconds to receive headers, then body (default %(default)s)",
-    )
-    add(
-        "--max-connections",
-        type=int,
-        default=serve.DEFAULT_MAX_CONNECTIONS,
-        help="open connections per worker before 503 (default %(default)s)",
-    )
-    add(
-        "--shutdown-delay",
-        type=float,
-        default=serve.DEFAULT_SHUTDOWN_DELAY_S,
-        help="seconds to serve on, unready, after SIGTERM (default %(default)s)",
-    )
-    add(
-        "--shutdown-timeout",
-        type=int,
-        default=serve.DEFAULT_SHUTDOWN_TIMEOUT_S,
-        help="longest wait for in-flight requests when stopping (default %(default)s)",
-    )
+    # The numbers: (option, type, default, what it sets); the settings say which values work.
+    numbers = [
+        ("--port", int, serve.DEFAULT_PORT, "port; 0: any free one"),
+        ("--workers", int, None, f"worker processes (default: one per core, {cores} here)"),
+        ("--max-batch-size", int, serve.DEFAULT_MAX_BATCH_SIZE, "most images per model call"),
+        ("--batch-timeout-ms", float, serve.DEFAULT_BATCH_TIMEOUT_MS, "longest wait to merge"),
+        ("--max-queue", int, serve.DEFAULT_MAX_QUEUE, "images waiting (all workers) before 503"),
+        ("--max-body-mb", float, serve.DEFAULT_MAX_BODY_MB, "largest request body, MiB"),
+        ("--request-timeout", float, serve.DEFAULT_REQUEST_TIMEOUT_S, "seconds for headers, body"),
+        ("--max-connections", int, serve.DEFAULT_MAX_CONNECTIONS, "connections per worker"),
+        ("--shutdown-delay", float, serve.DEFAULT_SHUTDOWN_DELAY_S, "seconds unready on SIGTERM"),
+        ("--shutdown-timeout", int, serve.DEFAULT_SHUTDOWN_TIMEOUT_S, "seconds for in-flight"),
+    ]
+    for option, kind, default, what in numbers:
+        shown = "" if default is None else f" (default {default})"
+        add(option, type=kind, default=default, help=what + shown)
     add(
         "--normalization",
         choices=NORMALIZATIONS,

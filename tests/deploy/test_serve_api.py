@@ -17,16 +17,11 @@ import tensorflow as tf
 
 from resnet_tf import deploy
 from resnet_tf.data import decode_image
-from tests.helpers.server import Server, sample
+from tests.helpers.server import Server, predict_head, random_images, sample
 
 MAX_BATCH = 8
 MAX_BODY_MB = 1
 REQUEST_TIMEOUT_S = 2
-
-
-@pytest.fixture(scope="module")
-def int8_model(exported):
-    return exported[("fastnet", "litert_int8")].path
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +38,6 @@ def server(int8_model):
 @pytest.fixture(scope="module")
 def int8_runtime(int8_model):
     return deploy.load_classifier(int8_model)
-
-
-def pixels(count: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
 
 
 def png_b64(image: np.ndarray) -> str:
@@ -85,7 +76,7 @@ def test_status_and_metadata_are_tf_servings(server):
 
 
 def test_rows_and_columns_give_the_runtimes_probabilities(server, int8_runtime):
-    images = pixels(3)
+    images = random_images(3)
     expected = int8_runtime.probabilities(images)
     rows = {"instances": images.tolist()}
     named_rows = {"instances": [{"images": image.tolist()} for image in images]}
@@ -102,8 +93,8 @@ def test_rows_and_columns_give_the_runtimes_probabilities(server, int8_runtime):
 
 
 def test_b64_images_are_decoded_as_predict_py_decodes_files(server, int8_runtime):
-    exact = pixels(1, seed=1)[0]
-    photo = tf.cast(tf.image.resize(pixels(1, seed=2)[0], (120, 90)), tf.uint8).numpy()
+    exact = random_images(1, seed=1)[0]
+    photo = tf.cast(tf.image.resize(random_images(1, seed=2)[0], (120, 90)), tf.uint8).numpy()
     jpeg = base64.b64encode(tf.io.encode_jpeg(photo, quality=90).numpy()).decode()
     body = {"instances": [{"b64": png_b64(exact)}, {"images": {"b64": jpeg}}, exact.tolist()]}
     code, answer = server.json("POST", "/v1/models/cifar10:predict", body)
@@ -120,7 +111,7 @@ def test_b64_images_are_decoded_as_predict_py_decodes_files(server, int8_runtime
 
 def test_a_model_with_two_outputs_answers_an_object_per_image(exported):
     path = exported[("basic", "saved_model")].path
-    images = pixels(2, seed=3)
+    images = random_images(2, seed=3)
     expected = deploy.load_classifier(path).outputs(images)
     with Server("--model", path, "--workers", "1") as server:
         code, rows = server.json(
@@ -157,7 +148,7 @@ def bomb_png(width: int, height: int) -> bytes:
     )
 
 
-ONE = pixels(1)[0].tolist()
+ONE = random_images(1)[0].tolist()
 BAD_REQUESTS = {
     "malformed JSON": (
         "POST",
@@ -300,13 +291,6 @@ def raw_exchange(server: Server, head: bytes, body_parts=(), pause_s: float = 0.
                 break
             received += chunk
         return received
-
-
-def predict_head(length: int, extra: str = "") -> bytes:
-    return (
-        f"POST /v1/models/cifar10:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {length}\r\n{extra}\r\n"
-    ).encode()
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(server):

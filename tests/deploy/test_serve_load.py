@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from resnet_tf import deploy
-from tests.helpers.server import Server, sample
+from tests.helpers.server import Server, predict_head, random_images, sample
 
 # The batcher waits up to this long for requests already being received: long enough that the
 # merging below cannot depend on timing, and never reached (each batch goes once nothing more
@@ -22,18 +22,8 @@ from tests.helpers.server import Server, sample
 PATIENT_BATCH_MS = 20_000
 
 
-def pixels(count: int, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
-
-
 def body(images: np.ndarray) -> bytes:
     return json.dumps({"instances": images.tolist()}).encode()
-
-
-def head(length: int) -> bytes:
-    return (
-        f"POST /v1/models/cifar10:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n"
-    ).encode()
 
 
 class SlowRequest:
@@ -42,7 +32,7 @@ class SlowRequest:
     def __init__(self, server: Server, images: np.ndarray):
         self.body = body(images)
         self.sock = socket.create_connection((server.host, server.port), timeout=60)
-        self.sock.sendall(head(len(self.body)) + self.body[: len(self.body) // 2])
+        self.sock.sendall(predict_head(len(self.body)) + self.body[: len(self.body) // 2])
 
     def finish(self) -> tuple[int, dict]:
         self.sock.sendall(self.body[len(self.body) // 2 :])
@@ -80,11 +70,6 @@ def wait_until(condition, timeout_s: float = 30) -> None:
 
 
 @pytest.fixture(scope="module")
-def int8_model(exported):
-    return exported[("fastnet", "litert_int8")].path
-
-
-@pytest.fixture(scope="module")
 def patient_server(int8_model):
     server = Server(
         *["--model", int8_model, "--workers", "1", "--max-batch-size", "64", "--max-queue", "64"],
@@ -97,7 +82,7 @@ def patient_server(int8_model):
 def test_concurrent_requests_are_merged_into_few_runtime_calls(patient_server, int8_model):
     before = patient_server.metrics()
     count = 16
-    images = pixels(count, seed=5)
+    images = random_images(count, seed=5)
     start = threading.Barrier(count)
 
     def one(index: int):
@@ -127,17 +112,17 @@ def test_concurrent_requests_are_merged_into_few_runtime_calls(patient_server, i
 def test_a_full_queue_answers_503_with_retry_after_at_once_and_recovers(patient_server):
     # A request in flight holds the batcher (it waits for requests on their way), so what comes
     # next stays queued: 40 images queued, 30 more would pass --max-queue 64.
-    slow = SlowRequest(patient_server, pixels(1, seed=6))
+    slow = SlowRequest(patient_server, random_images(1, seed=6))
     first = in_thread(
         patient_server.json,
         "POST",
         "/v1/models/cifar10:predict",
-        {"instances": pixels(40).tolist()},
+        {"instances": random_images(40).tolist()},
     )
     wait_until(lambda: sample(patient_server.metrics(), "resnet_tf_serve_queue_instances") == 40)
     started = time.monotonic()
     status, headers, data = patient_server.request(
-        "POST", "/v1/models/cifar10:predict", body(pixels(30))
+        "POST", "/v1/models/cifar10:predict", body(random_images(30))
     )
     assert time.monotonic() - started < 5  # at once, not after the queue drains
     assert status == 503 and headers["retry-after"] == "1"
@@ -147,7 +132,9 @@ def test_a_full_queue_answers_503_with_retry_after_at_once_and_recovers(patient_
     first["thread"].join(60)
     code, answer = first["result"]
     assert code == 200 and len(answer["predictions"]) == 40
-    assert patient_server.json("POST", "/v1/models/cifar10:predict", body(pixels(30)))[0] == 200
+    assert (
+        patient_server.json("POST", "/v1/models/cifar10:predict", body(random_images(30)))[0] == 200
+    )
 
 
 def test_workers_share_the_port_and_metrics_and_sigterm_drains_a_request_in_flight(int8_model):
@@ -155,7 +142,8 @@ def test_workers_share_the_port_and_metrics_and_sigterm_drains_a_request_in_flig
     try:
         for seed in range(6):
             assert (
-                server.json("POST", "/v1/models/cifar10:predict", body(pixels(1, seed)))[0] == 200
+                server.json("POST", "/v1/models/cifar10:predict", body(random_images(1, seed)))[0]
+                == 200
             )
         # Any worker answers for all: both workers' ready samples, every request counted.
         wait_until(
@@ -168,7 +156,7 @@ def test_workers_share_the_port_and_metrics_and_sigterm_drains_a_request_in_flig
         assert sample(samples, "resnet_tf_serve_worker_ready") == 2
         assert sample(samples, "resnet_tf_serve_requests_total", api="predict", code="200") == 6
 
-        slow = SlowRequest(server, pixels(1, seed=7))
+        slow = SlowRequest(server, random_images(1, seed=7))
         stopped = in_thread(server.stop)
         # Unready at once, while still serving for --shutdown-delay.
         wait_until(lambda: server.request("GET", "/v1/health/ready")[0] == 503, timeout_s=5)

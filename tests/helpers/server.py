@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import child_env
 
@@ -148,3 +150,17 @@ def sample(samples: dict[str, float], name: str, **labels: str) -> float:
         if base == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
             total += value
     return total
+
+
+def random_images(count: int, seed: int = 0) -> np.ndarray:
+    """uint8 [count, 32, 32, 3] images to send."""
+    return np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+
+
+def predict_head(length: int) -> bytes:
+    """The request line and headers of a :predict request with a body of `length` bytes, for
+    tests that send the body themselves (slowly, partly, or not at all)."""
+    return (
+        f"POST /v1/models/cifar10:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        f"\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
