@@ -69,7 +69,7 @@ def error_response(status: int, message: str, headers: dict | None = None) -> Re
     return json_response({"error": message}, status, headers)
 
 
-def create_app(worker: Worker) -> Starlette:
+def create_app(worker: Worker) -> Measured:
     settings = worker.settings
 
     @contextlib.asynccontextmanager
@@ -101,15 +101,19 @@ def create_app(worker: Worker) -> Starlette:
         announced = request.headers.get("content-length", "")
         if announced.isdigit() and int(announced) > limit:
             raise too_large
-        chunks, size = [], 0
+
+        async def collect() -> bytes:
+            chunks, size = [], 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+            return b"".join(chunks)
+
         try:
-            async with asyncio.timeout(settings.request_timeout_s):
-                async for chunk in request.stream():
-                    size += len(chunk)
-                    if size > limit:
-                        raise too_large
-                    chunks.append(chunk)
-        except TimeoutError:
+            return await asyncio.wait_for(collect(), settings.request_timeout_s)
+        except asyncio.TimeoutError:  # TimeoutError from Python 3.11 on
             raise RequestError(
                 408,
                 "the request body did not arrive within --request-timeout "
@@ -119,7 +123,6 @@ def create_app(worker: Worker) -> Starlette:
             raise RequestError(
                 499, "the client closed the connection before sending its body"
             ) from None
-        return b"".join(chunks)
 
     async def predict(request: Request, match) -> Response:
         tf_serving.check_model(match, settings.name, MODEL_VERSION)

@@ -146,7 +146,7 @@ class DynamicBatcher:
             if remaining <= 0:
                 return
             self.changed.clear()
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), remaining)
 
     def take_batch(self) -> list[Job]:

@@ -145,9 +145,8 @@ def run(settings: ServeSettings) -> int:
     a taken port raise a DeployError before anything is served."""
     settings.check()
     folder = Path(tempfile.mkdtemp(prefix="resnet_tf_serve_metrics_"))
-    previous = metrics.use_folder(
-        folder
-    )  # before prometheus_client is imported, here and in the workers
+    # Before prometheus_client is imported, here and in the workers.
+    previous = metrics.use_folder(folder)
     try:
         sock = bind(settings)
         with sock:
