@@ -19,16 +19,25 @@ from resnet_tf import deploy
 from resnet_tf.data import decode_image
 from tests.helpers.server import Server, predict_head, random_images, sample
 
+# One server for the module: its tests run in one xdist worker.
+pytestmark = pytest.mark.xdist_group("serve_api")
+
 MAX_BATCH = 8
 MAX_BODY_MB = 1
 REQUEST_TIMEOUT_S = 2
 
 
 @pytest.fixture(scope="module")
-def server(int8_model):
-    """The INT8 model (one output, 'probabilities') with small limits, so they are cheap to hit."""
+def saved_model(exported):
+    return exported[("basic", "saved_model")].path
+
+
+@pytest.fixture(scope="module")
+def server(saved_model):
+    """A SavedModel (two outputs: 'logits', 'probabilities') with small limits, so they are
+    cheap to hit. test_serve_load.py serves a LiteRT file, whose one output answers as lists."""
     server = Server(
-        *["--model", int8_model, "--workers", "1", "--max-batch-size", MAX_BATCH],
+        *["--model", saved_model, "--workers", "1", "--max-batch-size", MAX_BATCH],
         *["--max-body-mb", MAX_BODY_MB, "--request-timeout", REQUEST_TIMEOUT_S],
     )
     yield server
@@ -36,12 +45,19 @@ def server(int8_model):
 
 
 @pytest.fixture(scope="module")
-def int8_runtime(int8_model):
-    return deploy.load_classifier(int8_model)
+def runtime(saved_model):
+    return deploy.load_classifier(saved_model)
 
 
 def png_b64(image: np.ndarray) -> str:
     return base64.b64encode(tf.io.encode_png(image).numpy()).decode()
+
+
+def signature_of(server: Server, path: str = "/v1/models/cifar10/metadata") -> dict:
+    code, metadata = server.json("GET", path)
+    assert code == 200
+    assert metadata["model_spec"] == {"name": "cifar10", "signature_name": "", "version": "1"}
+    return metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
 
 
 def test_status_and_metadata_are_tf_servings(server):
@@ -56,43 +72,41 @@ def test_status_and_metadata_are_tf_servings(server):
     }
     assert server.json("GET", "/v1/models/cifar10") == (200, status)
     assert server.json("GET", "/v1/models/cifar10/versions/1") == (200, status)
-    code, metadata = server.json("GET", "/v1/models/cifar10/metadata")
-    assert code == 200
-    assert metadata["model_spec"] == {"name": "cifar10", "signature_name": "", "version": "1"}
-    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    signature = signature_of(server)
+    assert signature == signature_of(server, "/v1/models/cifar10/versions/1/metadata")
     assert signature["method_name"] == "tensorflow/serving/predict"
-    (name, tensor), (output, out_tensor) = (
-        *signature["inputs"].items(),
-        *signature["outputs"].items(),
-    )
-    assert (name, tensor["dtype"], output, out_tensor["dtype"]) == (
-        "images",
-        "DT_UINT8",
-        "probabilities",
-        "DT_FLOAT",
-    )
+    (name, tensor), *others = signature["inputs"].items()
+    assert (name, tensor["dtype"], others) == ("images", "DT_UINT8", [])
     assert [d["size"] for d in tensor["tensor_shape"]["dim"]] == ["-1", "32", "32", "3"]
-    assert [d["size"] for d in out_tensor["tensor_shape"]["dim"]] == ["-1", "10"]
+    assert sorted(signature["outputs"]) == ["logits", "probabilities"]
+    for output in signature["outputs"].values():
+        assert output["dtype"] == "DT_FLOAT"
+        assert [d["size"] for d in output["tensor_shape"]["dim"]] == ["-1", "10"]
 
 
-def test_rows_and_columns_give_the_runtimes_probabilities(server, int8_runtime):
+def test_rows_answer_an_object_per_image_and_columns_an_object_of_tensors(server, runtime):
     images = random_images(3)
-    expected = int8_runtime.probabilities(images)
+    expected = runtime.outputs(images)
     rows = {"instances": images.tolist()}
     named_rows = {"instances": [{"images": image.tolist()} for image in images]}
+    for body in (rows, named_rows):
+        code, answer = server.json("POST", "/v1/models/cifar10:predict", body)
+        assert code == 200 and list(answer) == ["predictions"] and len(answer["predictions"]) == 3
+        for index, prediction in enumerate(answer["predictions"]):
+            assert sorted(prediction) == ["logits", "probabilities"]
+            for name, values in prediction.items():
+                np.testing.assert_allclose(values, expected[name][index], atol=1e-5)
     columns = {"inputs": images.tolist()}
     named_columns = {"signature_name": "serving_default", "inputs": {"images": images.tolist()}}
-    for body, key in [(rows, "predictions"), (named_rows, "predictions")]:
-        code, answer = server.json("POST", "/v1/models/cifar10:predict", body)
-        assert code == 200 and list(answer) == [key]
-        np.testing.assert_allclose(answer[key], expected, atol=1e-6)  # one list per image
     for body in (columns, named_columns):
         code, answer = server.json("POST", "/v1/models/cifar10/versions/1:predict", body)
         assert code == 200 and list(answer) == ["outputs"]
-        np.testing.assert_allclose(answer["outputs"], expected, atol=1e-6)
+        assert sorted(answer["outputs"]) == ["logits", "probabilities"]
+        for name, values in answer["outputs"].items():
+            np.testing.assert_allclose(values, expected[name], atol=1e-5)
 
 
-def test_b64_images_are_decoded_as_predict_py_decodes_files(server, int8_runtime):
+def test_b64_images_are_decoded_as_predict_py_decodes_files(server, runtime):
     exact = random_images(1, seed=1)[0]
     photo = tf.cast(tf.image.resize(random_images(1, seed=2)[0], (120, 90)), tf.uint8).numpy()
     jpeg = base64.b64encode(tf.io.encode_jpeg(photo, quality=90).numpy()).decode()
@@ -100,37 +114,12 @@ def test_b64_images_are_decoded_as_predict_py_decodes_files(server, int8_runtime
     code, answer = server.json("POST", "/v1/models/cifar10:predict", body)
     assert code == 200, answer
     decoded = np.stack([exact, decode_image(base64.b64decode(jpeg), "photo"), exact])
-    np.testing.assert_allclose(
-        answer["predictions"], int8_runtime.probabilities(decoded), atol=1e-6
-    )
+    got = [prediction["probabilities"] for prediction in answer["predictions"]]
+    np.testing.assert_allclose(got, runtime.probabilities(decoded), atol=1e-5)
     code, answer = server.json(
         "POST", "/v1/models/cifar10:predict", {"inputs": [{"b64": png_b64(exact)}]}
     )
-    assert code == 200 and len(answer["outputs"]) == 1
-
-
-def test_a_model_with_two_outputs_answers_an_object_per_image(exported):
-    path = exported[("basic", "saved_model")].path
-    images = random_images(2, seed=3)
-    expected = deploy.load_classifier(path).outputs(images)
-    with Server("--model", path, "--workers", "1") as server:
-        code, rows = server.json(
-            "POST", "/v1/models/cifar10:predict", {"instances": images.tolist()}
-        )
-        assert code == 200 and len(rows["predictions"]) == 2
-        for index, prediction in enumerate(rows["predictions"]):
-            assert sorted(prediction) == ["logits", "probabilities"]
-            for name in prediction:
-                np.testing.assert_allclose(prediction[name], expected[name][index], atol=1e-5)
-        code, columns = server.json(
-            "POST", "/v1/models/cifar10:predict", {"inputs": images.tolist()}
-        )
-        assert code == 200 and sorted(columns["outputs"]) == ["logits", "probabilities"]
-        np.testing.assert_allclose(columns["outputs"]["logits"], expected["logits"], atol=1e-5)
-        code, metadata = server.json("GET", "/v1/models/cifar10/metadata")
-        signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
-        assert sorted(signature["outputs"]) == ["logits", "probabilities"]
-        assert server.stop() == 0
+    assert code == 200 and len(answer["outputs"]["probabilities"]) == 1
 
 
 def bomb_png(width: int, height: int) -> bytes:

@@ -16,6 +16,9 @@ import pytest
 from resnet_tf import deploy
 from tests.helpers.server import Server, predict_head, random_images, sample
 
+# One server for the module: its tests run in one xdist worker.
+pytestmark = pytest.mark.xdist_group("serve_load")
+
 # The batcher waits up to this long for requests already being received: long enough that the
 # merging below cannot depend on timing, and never reached (each batch goes once nothing more
 # is on its way).
@@ -79,6 +82,23 @@ def patient_server(int8_model):
     assert server.stop() == 0, server.output()
 
 
+def test_a_model_with_one_output_answers_lists(patient_server, int8_model):
+    """TF Serving leaves the name out when a signature has one output: a list per image."""
+    images = random_images(2, seed=4)
+    expected = deploy.load_classifier(int8_model).probabilities(images)
+    code, rows = patient_server.json("POST", "/v1/models/cifar10:predict", body(images))
+    assert code == 200 and list(rows) == ["predictions"]
+    np.testing.assert_allclose(rows["predictions"], expected, atol=1e-6)
+    code, columns = patient_server.json(
+        "POST", "/v1/models/cifar10:predict", {"inputs": images.tolist()}
+    )
+    assert code == 200 and list(columns) == ["outputs"]
+    np.testing.assert_allclose(columns["outputs"], expected, atol=1e-6)
+    code, metadata = patient_server.json("GET", "/v1/models/cifar10/metadata")
+    signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert list(signature["outputs"]) == ["probabilities"]
+
+
 def test_concurrent_requests_are_merged_into_few_runtime_calls(patient_server, int8_model):
     before = patient_server.metrics()
     count = 16
@@ -138,7 +158,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once_and_recovers(patient_
 
 
 def test_workers_share_the_port_and_metrics_and_sigterm_drains_a_request_in_flight(int8_model):
-    server = Server("--model", int8_model, "--workers", "2", "--shutdown-delay", "1.5")
+    server = Server("--model", int8_model, "--workers", "2", "--shutdown-delay", "1")
     try:
         for seed in range(6):
             assert (
@@ -162,7 +182,7 @@ def test_workers_share_the_port_and_metrics_and_sigterm_drains_a_request_in_flig
         wait_until(lambda: server.request("GET", "/v1/health/ready")[0] == 503, timeout_s=5)
         code, status = server.json("GET", "/v1/models/cifar10")
         assert code == 200 and status["model_version_status"][0]["state"] == "UNLOADING"
-        time.sleep(2.0)  # past the delay: no longer accepting
+        time.sleep(1.5)  # past the delay: no longer accepting
         with pytest.raises(OSError):
             server.request("GET", "/v1/health/live", timeout=5)
         code, answer = slow.finish()  # the request in flight is still answered
