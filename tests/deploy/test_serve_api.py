@@ -19,9 +19,6 @@ from resnet_tf import deploy
 from resnet_tf.data import decode_image
 from tests.helpers.server import Server, predict_head, random_images, sample
 
-# One server for the module: its tests run in one xdist worker.
-pytestmark = pytest.mark.xdist_group("serve_api")
-
 MAX_BATCH = 8
 MAX_BODY_MB = 1
 REQUEST_TIMEOUT_S = 2

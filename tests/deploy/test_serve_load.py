@@ -16,9 +16,6 @@ import pytest
 from resnet_tf import deploy
 from tests.helpers.server import Server, predict_head, random_images, sample
 
-# One server for the module: its tests run in one xdist worker.
-pytestmark = pytest.mark.xdist_group("serve_load")
-
 # The batcher waits up to this long for requests already being received: long enough that the
 # merging below cannot depend on timing, and never reached (each batch goes once nothing more
 # is on its way).
