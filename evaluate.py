@@ -13,6 +13,7 @@ eval-<name>/ beside it), or to --output DIR.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 
@@ -25,7 +26,7 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS, TTA_CHOICES
+    from resnet_tf.config.choices import NORMALIZATIONS, TTA_CHOICES
 
     parser = argparse.ArgumentParser(
         description="Evaluate a checkpoint: accuracy, loss, calibration, per-class metrics, "
@@ -40,7 +41,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         help="CIFAR-10 archive or folder, or a folder of <split>/<class name>/*.png|jpg images "
-        "(default: $CIFAR10_DIR, then the run config's data.path)",
+        "(default: the run config's data.path, then $CIFAR10_DIR)",
     )
     parser.add_argument(
         "--split",
@@ -70,6 +71,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="with --tta: give the views only to this share of the images, the least confident "
         "first (default 1: all)",
     )
+    parser.add_argument(
+        "--trust-saved-model",
+        action="store_true",
+        help="evaluate a SavedModel whose graph holds ops outside the image-classifier "
+        "allow-list (file, network, Python ...): a SavedModel is a program; only for one whose "
+        "author you trust",
+    )
     return parser.parse_args(argv)
 
 
@@ -81,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     from resnet_tf.errors import ResnetTfError
 
     exported = deploy.is_exported_model(args.checkpoint)
-    evaluate = deploy.evaluate_exported if exported else evaluation.evaluate_checkpoint
+    evaluate = evaluation.evaluate_checkpoint
+    if exported:
+        evaluate = functools.partial(
+            deploy.evaluate_exported, trust_saved_model=args.trust_saved_model
+        )
     try:
         report = evaluate(
             args.checkpoint,

@@ -29,7 +29,7 @@ def positive_int(text: str) -> int:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS
+    from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.deploy.formats import EXPORT_FORMATS
 
     parser = argparse.ArgumentParser(
@@ -48,7 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--data-dir",
         help="CIFAR-10 for the check (test images) and INT8 calibration (training images); "
-        "default: $CIFAR10_DIR, then the run config's data.path",
+        "default: the run config's data.path, then $CIFAR10_DIR",
     )
     parser.add_argument(
         "--normalization",
@@ -81,21 +81,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from resnet_tf import deploy
-    from resnet_tf.errors import ResnetTfError
+    from resnet_tf.errors import ResnetTfError, RunInterrupted
+    from resnet_tf.training import sigterm_raises
 
     formats = list(deploy.EXPORT_FORMATS) if args.format == "all" else [args.format]
     for name in formats:
         try:
-            result = deploy.export_checkpoint(
-                args.checkpoint,
-                name,
-                args.output,
-                data_dir=args.data_dir,
-                normalization=args.normalization,
-                calibration_images=args.calibration_images,
-                check_images=args.check_images,
-                overwrite=args.overwrite,
+            with sigterm_raises(f"while exporting {name}; nothing of it was written"):
+                result = deploy.export_checkpoint(
+                    args.checkpoint,
+                    name,
+                    args.output,
+                    data_dir=args.data_dir,
+                    normalization=args.normalization,
+                    calibration_images=args.calibration_images,
+                    check_images=args.check_images,
+                    overwrite=args.overwrite,
+                )
+        except RunInterrupted as stop:  # SIGTERM: 143
+            print(stop, file=sys.stderr)
+            return stop.exit_code
+        except KeyboardInterrupt:  # Ctrl-C: 130
+            print(
+                f"interrupted by Ctrl-C while exporting {name}; nothing of it was written",
+                file=sys.stderr,
             )
+            return 130
         except ResnetTfError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

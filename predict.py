@@ -21,7 +21,7 @@ import sys
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
-    from resnet_tf.config.schema import NORMALIZATIONS
+    from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.data import NUM_CLASSES
     from resnet_tf.deploy import DEFAULT_MODEL, DEFAULT_PREDICT_BATCH, DEFAULT_TOP_K
 
@@ -47,7 +47,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="a run folder, a .keras checkpoint, a SavedModel folder, a .tflite or an .onnx file "
         "(default: the pretrained INT8 model, pretrained/fast/fast_int8.tflite)",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF or BMP files")
+    parser.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF, BMP, WebP or JPEG XL files"
+    )
     parser.add_argument(
         "--top-k",
         type=whole_number(1, NUM_CLASSES),
@@ -62,6 +64,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=NORMALIZATIONS,
         help="only for a .keras checkpoint outside a run folder (exported models and runs "
         "know their own)",
+    )
+    parser.add_argument(
+        "--trust-saved-model",
+        action="store_true",
+        help="run a SavedModel whose graph holds ops outside the image-classifier allow-list "
+        "(file, network, Python ...): a SavedModel is a program; only for one whose author "
+        "you trust",
     )
     parser.add_argument(
         "--batch-size",
@@ -80,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     from resnet_tf.errors import ResnetTfError
 
     try:
-        classifier = deploy.load_classifier(args.model, normalization=args.normalization)
+        classifier = deploy.load_classifier(
+            args.model,
+            normalization=args.normalization,
+            trust_saved_model=args.trust_saved_model,
+        )
         predictions = deploy.predict_images(
             classifier, args.images, top_k=args.top_k, batch_size=args.batch_size
         )

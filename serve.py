@@ -22,7 +22,7 @@ import sys
 def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
     # Values are only parsed here: ServeSettings.check says which cannot work.
-    from resnet_tf.config.schema import NORMALIZATIONS
+    from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.deploy import DEFAULT_MODEL, serve
 
     parser = argparse.ArgumentParser(
@@ -67,6 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=NORMALIZATIONS,
         help="only for a .keras checkpoint outside a run folder",
     )
+    add(
+        "--trust-saved-model",
+        action="store_true",
+        help="serve a SavedModel whose graph holds ops outside the image-classifier allow-list "
+        "(as predict.py's option: only for one whose author you trust)",
+    )
     add("--access-log", action="store_true", help="log one line per request")
     return parser.parse_args(argv)
 
@@ -92,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         shutdown_delay_s=args.shutdown_delay,
         shutdown_timeout_s=args.shutdown_timeout,
         normalization=args.normalization,
+        trust_saved_model=args.trust_saved_model,
         access_log=args.access_log,
     )
     try:

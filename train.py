@@ -96,36 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
 
-    from resnet_tf import experiment
     from resnet_tf.errors import ResnetTfError, RunInterrupted
+    from resnet_tf.training import stop_signals_exit
 
     try:
-        if args.worker_index is not None:
-            from resnet_tf.training.distribute import set_worker_index
-
-            set_worker_index(args.worker_index)
-        if args.resume:
-            experiment.resume(args.resume, data_dir=args.data_dir, started=started)
-            return 0
-        if args.seeds:
-            experiment.run_seeds(
-                args.config,
-                args.overrides,
-                args.seeds,
-                args.data_dir,
-                args.output_dir,
-                args.name,
-                argv=["train.py", *argv],
-            )
-            return 0
-        config = experiment.resolve_config(
-            args.config, args.overrides, args.data_dir, args.output_dir, args.name
-        )
-        if args.dry_run:
-            print(experiment.dry_run(config))
-            return 0
-        experiment.start(config, args.config, argv=["train.py", *argv], started=started)
-        return 0
+        # Training catches SIGTERM itself (to save and stop); before and after it, while
+        # loading or scoring the test set, SIGTERM ends the command with one line too.
+        with stop_signals_exit("outside training: nothing to save"):
+            return run_command(args, argv, started)
     except RunInterrupted as stop:  # saved and resumable: 143 (SIGTERM), 130 (Ctrl-C)
         print(stop, file=sys.stderr)
         return stop.exit_code
@@ -135,6 +113,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C outside training (loading, testing): nothing to save
         print("interrupted by Ctrl-C", file=sys.stderr)
         return 130
+
+
+def run_command(args: argparse.Namespace, argv: list[str], started: float) -> int:
+    """What the arguments ask for; errors and interruptions are main's to report."""
+    from resnet_tf import experiment
+
+    if args.worker_index is not None:
+        from resnet_tf.training.distribute import set_worker_index
+
+        set_worker_index(args.worker_index)
+    if args.resume:
+        experiment.resume(args.resume, data_dir=args.data_dir, started=started)
+        return 0
+    if args.seeds:
+        experiment.run_seeds(
+            args.config,
+            args.overrides,
+            args.seeds,
+            args.data_dir,
+            args.output_dir,
+            args.name,
+            argv=["train.py", *argv],
+        )
+        return 0
+    config = experiment.resolve_config(
+        args.config, args.overrides, args.data_dir, args.output_dir, args.name
+    )
+    if args.dry_run:
+        print(experiment.dry_run(config))
+        return 0
+    experiment.start(config, args.config, argv=["train.py", *argv], started=started)
+    return 0
 
 
 if __name__ == "__main__":

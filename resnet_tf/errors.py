@@ -71,10 +71,11 @@ class CompressError(ResnetTfError):
 
 
 class RunInterrupted(ResnetTfError):
-    """Not a mistake: training stopped on a signal (SIGTERM, or SIGINT: Ctrl-C), its state saved
-    where it could be. Printed as one line like the errors, but the command exits `exit_code`
-    (128 + the signal's number: 143, 130), so a script can tell it from an error (1) and from
-    a finished run (0). `run`: the run folder to resume, once known."""
+    """Not a mistake: training (or another command: an export) stopped on a signal (SIGTERM, or
+    SIGINT: Ctrl-C), its state saved where it could be. Printed as one line like the errors,
+    but the command exits `exit_code` (128 + the signal's number: 143, 130), so a script can
+    tell it from an error (1) and from a finished run (0). `run`: the run folder to resume,
+    once known."""
 
     def __init__(self, signal_name: str, exit_code: int, where: str, run: str | None = None):
         said = "Ctrl-C" if signal_name == "SIGINT" else signal_name

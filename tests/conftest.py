@@ -49,10 +49,24 @@ def fresh_keras_state():
 
 @pytest.fixture(scope="session")
 def real_cifar_path() -> Path:
-    """Absolute path of the real cifar-10-python.tar.gz next to the project."""
-    if not REAL_ARCHIVE.is_file():
-        pytest.fail(f"real CIFAR-10 archive not found at {REAL_ARCHIVE}; CI provides it there")
-    return REAL_ARCHIVE
+    """Absolute path of the real cifar-10-python.tar.gz: ../shared/datasets beside the checkout
+    (as CI has it), else $CIFAR10_DIR (the archive, or the folder holding it)."""
+    found = real_archive()
+    if found is None:
+        pytest.fail(
+            f"these tests need the real CIFAR-10: put cifar-10-python.tar.gz in "
+            f"{REAL_ARCHIVE.parent}, or set CIFAR10_DIR to it or its folder",
+            pytrace=False,
+        )
+    return found
+
+
+def real_archive() -> Path | None:
+    candidates = [REAL_ARCHIVE]
+    if os.environ.get("CIFAR10_DIR"):
+        given = Path(os.environ["CIFAR10_DIR"]).expanduser()
+        candidates += [given, given / REAL_ARCHIVE.name]
+    return next((path.resolve() for path in candidates if path.is_file()), None)
 
 
 @pytest.fixture(scope="session")
@@ -151,5 +165,5 @@ def pytest_unconfigure(config):
         process, folder = started
         if process.poll() is None:
             process.kill()
-            process.wait()
+            process.wait(timeout=60)
         shutil.rmtree(folder, ignore_errors=True)

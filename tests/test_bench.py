@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import tensorflow as tf
 
 from tests.helpers import REPO_ROOT
 
@@ -308,20 +309,42 @@ def test_serve_mode_drives_a_real_server_and_reports_each_level(
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0
     modes = [r["mode"] for r in records]
-    assert modes == [
-        *["machine", "raw", "payload", "serve", "serve", "overload", "recovery", "server", "raw"]
-    ]
-    assert records[0]["cores"] >= 1 and records[0]["cpu"]
+    assert modes == [*["raw", "payload", "serve", "serve", "overload", "recovery", "server", "raw"]]
+    assert records[0]["machine"]["cores"] >= 1 and len(records[1]["load"]) == 3
     assert [r["when"] for r in records if r["mode"] == "raw"] == ["before", "after"]
     assert "--batch-size" in raw[0] and raw[0][raw[0].index("--format") + 1] == "litert"
-    for record in records[3:5]:
+    for record in records[2:4]:
         assert record["outcomes"] == {"200": record["outcomes"]["200"]} and record["errors"] == 0
         assert record["requests_per_s"] > 0 and record["p99_ms"] >= record["p50_ms"] > 0
         assert record["server_cpu_cores"] > 0 and record["server_rss_mb"] > 100
-    assert [r["concurrency"] for r in records[3:5]] == [1, 4]
-    overload = records[5]
+    assert [r["concurrency"] for r in records[2:4]] == [1, 4]
+    overload = records[4]
     assert overload["offered_per_s"] == pytest.approx(
-        4 * max(r["requests_per_s"] for r in records[3:5]), rel=0.01
+        4 * max(r["requests_per_s"] for r in records[2:4]), rel=0.01
     )
     assert set(overload["outcomes"]) <= {"200", "503", "not sent (client limit)"}
-    assert records[6]["errors"] == 0 and records[7]["sigterm_exit_code"] == 0
+    assert records[5]["errors"] == 0 and records[6]["sigterm_exit_code"] == 0
+
+
+def test_every_record_and_table_names_the_machine(monkeypatch, capsys):
+    """A figure is only read against its own machine: each record carries the CPU, its
+    instruction sets and the library versions, and the table's first line says them."""
+    from resnet_tf.bench import cli
+    from resnet_tf.bench.machine import machine_fields
+
+    def ours(argv, env=None):
+        return {"mode": argv[argv.index("--mode") + 1], "images_per_s": 1.0}
+
+    monkeypatch.setattr(cli, "run_child", ours)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cli.main(["--mode", "train", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert record["machine"] == machine_fields()
+    assert record["machine"]["onednn_max_cpu_isa"] == "AVX2"
+    assert record["machine"]["isa"] in ([], ["AVX2"])  # the cap hides AVX-512 and above
+    assert record["machine"]["versions"]["tensorflow"] == tf.__version__
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert cli.main(["--mode", "train"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"machine: {machine_fields()['cpu']}, ")
+    assert f"tensorflow {tf.__version__}" in first

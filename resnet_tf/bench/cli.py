@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from resnet_tf.bench.infer import DEFAULT_BATCH, measure_infer, print_infer_table, run_infer
+from resnet_tf.bench.machine import machine_fields, machine_line
 from resnet_tf.bench.measure import measure
 from resnet_tf.bench.peer import ROOT, run_peer, timing_args
 from resnet_tf.bench.profile import add_peak_shares, measure_profile, print_profile_table
@@ -177,8 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         *[a for s in args.overrides for a in ("--set", s)],
     ]
     records: list[dict] = []
+    machine = machine_fields()
+    if not args.json:
+        print(machine_line(machine), flush=True)
 
     def emit(record: dict) -> None:
+        record = {**record, "machine": machine}
         records.append(record)
         if args.json:
             print(json.dumps(record), flush=True)

@@ -29,30 +29,8 @@ from resnet_tf.bench.load_client import closed_loop, open_loop, wait_ready
 from resnet_tf.bench.peer import ROOT
 
 ANNOUNCED = re.compile(r"on http://([\d.]+):(\d+) ")
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "amx_bf16")
 RECOVERY_CONCURRENCY = 8
 RECOVERY_SECONDS = 5.0
-
-
-def machine() -> dict:
-    """The CPU the figures belong to: model, cores, instruction sets, load when they started."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        cpuinfo = ""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():  # the first processor's lines
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "mode": "machine",
-        "cpu": fields.get("model name", "unknown"),
-        "cores": cores,
-        "isa": [flag for flag in ISA_FLAGS if flag in flags],
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
 
 
 class ServerProcess:
@@ -131,18 +109,26 @@ def request_bodies(data_dir: str | None, payload: str, count: int = 256) -> list
 
 
 def run_serve(args, run_child, emit) -> None:
-    """The sitting: machine, raw runtime, each concurrency, overload and recovery, raw again."""
+    """The sitting: the raw runtime, each concurrency, overload and recovery, the raw runtime
+    again (cli.py prints the machine first and puts it in every record)."""
     from resnet_tf.deploy import DEFAULT_MODEL
 
     model = os.path.abspath(args.model_path or DEFAULT_MODEL)
     levels = [int(level) for level in args.concurrency.split(",")]
-    emit(machine())
     data = ["--data-dir", os.path.abspath(args.data_dir)] if args.data_dir else []
     raw_argv = ["--mode", "infer", "--format", raw_format(model), "--model-path", model]
     raw_argv += ["--calls", "500", "--batch-size", "64", "--steps", "20", "--repeats", "5", *data]
     emit({**run_child(raw_argv), "mode": "raw", "when": "before"})
     bodies = request_bodies(args.data_dir, args.payload)
-    emit({"mode": "payload", "payload": args.payload, "body_bytes": len(bodies[0])})
+    load_average = [round(x, 2) for x in os.getloadavg()]  # an idle machine shows about 0
+    emit(
+        {
+            "mode": "payload",
+            "payload": args.payload,
+            "body_bytes": len(bodies[0]),
+            "load": load_average,
+        }
+    )
     workers = ["--workers", str(args.workers)] if args.workers else []
     server = ServerProcess(model, [*workers, *shlex.split(args.serve_args or "")])
     predict = f"{server.url}/v1/models/cifar10:predict"
@@ -198,16 +184,16 @@ def print_serve_table(records: list[dict]) -> None:
     for r in records:
         if "error" in r:
             print(f"error: {r['error']}")
-        elif r["mode"] == "machine":
-            isa = " ".join(r["isa"])
-            print(f"machine: {r['cpu']}, {r['cores']} cores, {isa}; load {r['load_average']}")
         elif r["mode"] == "raw":
             print(
                 f"raw runtime ({r['when']}): batch 1 p50 {r['p50_ms']} ms, p99 {r['p99_ms']} "
                 f"ms; batch {r['batch_size']}: {r['images_per_s']} images/s"
             )
         elif r["mode"] == "payload":
-            print(f"requests: one image each, as {r['payload']} ({r['body_bytes']} bytes a body)")
+            print(
+                f"requests: one image each, as {r['payload']} ({r['body_bytes']} bytes a "
+                f"body); load average at the start {r['load']}"
+            )
         elif r["mode"] == "server":
             print(f"server: {r['command']}; after SIGTERM: exit code {r['sigterm_exit_code']}")
         else:

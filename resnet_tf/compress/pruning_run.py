@@ -1,9 +1,12 @@
 """prune.py's work: a checkpoint in, a narrower .keras (and a .json record of the cut) out.
 
 The output goes to <run>/pruned/<criterion>-<amounts>.keras for a checkpoint in a run folder
-(evaluate.py and export.py then find the run's normalization and data), else beside the
-checkpoint. It is written under a temporary name and moved into place only when complete, and
-an existing file is replaced only with `overwrite`.
+(evaluate.py and export.py then find the run's normalization and data; a pruned model pruned
+again gets its own name appended to), else beside the checkpoint. The .keras and its .json
+record are each written under a temporary name and moved into place only when complete. Both
+names are checked alike: an existing file is replaced only with `overwrite`, and only if it is
+what prune.py writes (a record of a pruning beside the model it names), never the checkpoint
+being pruned.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from resnet_tf.compress.prune import GroupCut, check_criterion, prune_model
 from resnet_tf.errors import CompressError
 from resnet_tf.evaluation import sources
 from resnet_tf.models.summary import count_macs
+from resnet_tf.runs.files import output_folder_problem
 
 
 @dataclass(frozen=True)
@@ -115,36 +119,70 @@ def _output_path(
     if output is not None:
         target = Path(output).expanduser()
     else:
-        text = "-".join(f"{amount:.2f}" for amount in amounts)
-        if found.run is not None:
+        text = "-".join(amount_text(amount) for amount in amounts)
+        if found.run is not None and found.path.parent != found.run.pruned:
             target = found.run.pruned_model(criterion, text)
+        elif found.run is not None:  # pruning a pruned model: a name of its own
+            target = found.path.with_name(f"{found.path.stem}-{criterion}-{text}.keras")
         else:
             target = found.path.with_name(f"{found.path.stem}-pruned-{criterion}-{text}.keras")
     target = Path(os.path.abspath(target))
     if target.suffix != ".keras":
         raise CompressError(f"--output {target}: expected a path ending in .keras")
-    if target.exists() and not overwrite:
-        raise CompressError(f"{target}: exists; choose another --output or pass --overwrite")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CompressError(
-            f"{target.parent}: cannot create the output folder ({error.strerror})"
-        ) from None
-    if not os.access(target.parent, os.W_OK | os.X_OK):
-        raise CompressError(f"{target.parent}: output folder is not writable")
+    if os.path.realpath(target) == os.path.realpath(found.path):
+        raise CompressError(f"{target}: is the checkpoint being pruned; choose another --output")
+    _check_replaceable(target, overwrite)
+    problem = output_folder_problem(target.parent)
+    if problem is not None:
+        raise CompressError(f"{target.parent}: {problem}")
     return target
+
+
+def amount_text(amount: float) -> str:
+    """An amount in a file name: two decimals when they say it exactly (0.30), else every
+    digit it was given (0.999, never rounded up to 1.00)."""
+    text = f"{amount:.2f}"
+    return text if float(text) == amount else repr(amount)
+
+
+def record_of(target: Path) -> Path:
+    """The .json record prune.py writes beside its .keras."""
+    return target.with_suffix(".json")
+
+
+def _is_our_record(record: Path, target: Path) -> bool:
+    try:
+        data = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("output") == str(target) and "groups" in data
+
+
+def _check_replaceable(target: Path, overwrite: bool) -> None:
+    """Refuse to write over anything but a pruned model and its record, with `overwrite`."""
+    record = record_of(target)
+    for path in (target, record):
+        if os.path.lexists(path) and not overwrite:
+            beside = "" if path == target else " (prune.py writes its record beside the .keras)"
+            raise CompressError(
+                f"{path}: exists{beside}; choose another --output or pass --overwrite"
+            )
+    if (os.path.lexists(target) or os.path.lexists(record)) and not _is_our_record(record, target):
+        raise CompressError(
+            f"{target}: --overwrite replaces only a model prune.py wrote with its record "
+            f"{record.name} beside it, which this is not; choose another --output"
+        )
 
 
 def _save(model: keras.Model, result: PruneResult, overwrite: bool) -> None:
     """The .keras and its .json record, each complete before it takes its name."""
-    target, record = result.output, result.output.with_suffix(".json")
+    target, record = result.output, record_of(result.output)
     temporary = target.with_name(f".{target.name}.tmp{os.getpid()}.keras")
     temporary_record = record.with_name(f".{record.name}.tmp{os.getpid()}")
     try:
         model.save(temporary)
         temporary_record.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        if target.exists() and not overwrite:  # appeared while pruning
+        if not overwrite and (target.exists() or record.exists()):  # appeared while pruning
             raise CompressError(f"{target}: exists; choose another --output or pass --overwrite")
         os.replace(temporary_record, record)
         os.replace(temporary, target)

@@ -4,14 +4,18 @@ Every value a run depends on lives here, so a run folder's `config.yaml` is enou
 Validation happens before any work starts, and each problem is reported as one line naming the
 file and the dotted key, what was expected and what was found.
 
-schema.py        the sections and keys: meaning, default, range, choices (the one list of each)
+choices.py       the one list of choices of each option, and the model names
+schema.py        the sections and keys: meaning, default, range, choices
 validation.py    plain data -> checked dataclasses
 combinations.py  the checks that involve several keys
 wording.py       how messages name the expected and the found
 yaml_io.py       reading config files and --set overrides; load_config
+limits.py        the limits on every file a user hands us (configs, images, model files) and
+                 the checks made before one is read, for every command and the server
+reference.py     docs/configuration.md, written from the schema
 """
 
-from resnet_tf.config.schema import (
+from resnet_tf.config.choices import (
     ACTIVATIONS,
     CROP_MODES,
     DISTRIBUTIONS,
@@ -27,6 +31,8 @@ from resnet_tf.config.schema import (
     SCHEDULES,
     STEMS,
     TTA_CHOICES,
+)
+from resnet_tf.config.schema import (
     AugmentConfig,
     Config,
     DataConfig,

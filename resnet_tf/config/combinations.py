@@ -10,23 +10,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from resnet_tf.config.schema import (
+from resnet_tf.config.choices import (
     FAST_NET_NAMES,
     FAST_NET_OPTIONS,
     MODEL_NAMES,
     RESNET_NAMES,
     RESNET_OPTIONS,
-    Config,
-    DistillConfig,
-    ModelConfig,
-    OptimizerConfig,
 )
+from resnet_tf.config.schema import Config, DistillConfig, ModelConfig, OptimizerConfig
 from resnet_tf.config.wording import describe_found, did_you_mean, short_repr
 from resnet_tf.errors import ConfigError
 
 
 def check_model_name(name: Any, key: str = "model.name") -> None:
-    """Refuse a name that is not in schema.MODEL_NAMES, suggesting the closest one."""
+    """Refuse a name that is not in choices.MODEL_NAMES, suggesting the closest one."""
     if name in MODEL_NAMES and isinstance(name, str):
         return
     raise ConfigError(

@@ -14,44 +14,20 @@ from typing import Literal
 
 import yaml
 
-# The choices of every option that has a fixed set of values: the one list each, which the
-# data pipeline, the models, evaluation and the command lines read.
-STEMS = ("cifar", "imagenet")
-KERNEL_INITS = ("he_normal", "fan_in_uniform")
-ACTIVATIONS = ("gelu", "relu")
-FLIP_MODES = ("random", "alternate")
-CROP_MODES = ("zero", "reflect")
-NORMALIZATIONS = ("cifar10", "imagenet", "none")
-OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
-SCHEDULES = ("constant", "cosine", "linear", "step", "multistep", "onecycle")
-LR_SCALINGS = ("none", "linear")
-TTA_CHOICES = ("none", "flip", "flip_translate")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
-AUTOAUGMENT_POLICIES = ("none", "cifar10")
-
-# The model names, in the order listings show them. resnet_tf/models/registry.py keys its
-# architecture tables by these and refuses to import if the two lists ever differ.
-RESNET_NAMES = (
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnet20",  # He et al. 2015 CIFAR ResNets (6n+2 layers)
-    "resnet32",
-    "resnet44",
-    "resnet56",
-    "resnet110",
-    "seed_resnet18",  # the TF2 tutorial net
+from resnet_tf.config.choices import (
+    AUTOAUGMENT_POLICIES,
+    CROP_MODES,
+    DISTRIBUTIONS,
+    FLIP_MODES,
+    KERNEL_INITS,
+    LR_SCALINGS,
+    NORMALIZATIONS,
+    OPTIMIZERS,
+    PRECISIONS,
+    SCHEDULES,
+    STEMS,
+    TTA_CHOICES,
 )
-FAST_NET_NAMES = ("fastnet", "fastnet_relu")  # the fast recipe's compact nets
-MODEL_NAMES = (*RESNET_NAMES, *FAST_NET_NAMES)
-
-# Model options that only one family of models has; with the other family they must keep their
-# defaults. The fast nets have a fixed patch-whitening stem and no residual blocks.
-FAST_NET_OPTIONS = ("identity_init", "kernel_init")
-RESNET_OPTIONS = ("stem", "zero_init_residual")
 
 
 def value_range(
@@ -68,7 +44,10 @@ def value_range(
 
 @dataclass
 class ModelConfig:
-    # One of MODEL_NAMES (checked with the other model keys, see combinations.check_model).
+    """The network: which one, its width and its initialization (docs/models.md)."""
+
+    # The ResNets of He et al. (resnet18-152, resnet20-110), the tutorial's seed_resnet18, or
+    # the fast recipes' compact net (fastnet: GELU, fastnet_relu: ReLU).
     name: str = "resnet18"
     # ResNets: cifar is the architecture's own small-image stem (3x3/1 conv, no pooling, or
     # seed_resnet18's tutorial stem); imagenet a 7x7/2 conv + 3x3/2 max-pool.
@@ -79,6 +58,7 @@ class ModelConfig:
     # Keras meaning: moving = momentum * moving + (1 - momentum) * batch. PyTorch's 0.1 is 0.9 here.
     # Below 1: at 1.0 the moving statistics would never leave their initial values.
     bn_momentum: float = field(default=0.9, metadata=value_range(0.0, 1.0, hi_open=True))
+    # Added to the batch variance before its square root.
     bn_epsilon: float = field(default=1e-5, metadata=value_range(0.0, 1.0, lo_open=True))
     # Scales every stage's (or group's) channel count: 0.5 is a quarter of the conv work.
     width_multiplier: float = field(default=1.0, metadata=value_range(0.0, 16.0, lo_open=True))
@@ -98,6 +78,8 @@ class ModelConfig:
 
 @dataclass
 class RandAugmentConfig:
+    """RandAugment (Cubuk et al. 2020), off unless num_ops > 0 (docs/data.md#augmentation)."""
+
     # Ops applied one after another to each image, each drawn per image from RandAugment's 14
     # (identity included); 0: off.
     num_ops: int = field(default=0, metadata=value_range(0, 10))
@@ -107,6 +89,8 @@ class RandAugmentConfig:
 
 @dataclass
 class ColorJitterConfig:
+    """Colour jitter, per image; all 0 (the default) is off."""
+
     # Per image: brightness, contrast and saturation factors uniform in [1 - x, 1 + x], and the
     # hue turned by up to +-hue of a full turn, in this order; 0 leaves that one out.
     brightness: float = field(default=0.0, metadata=value_range(0.0, 1.0))
@@ -117,46 +101,64 @@ class ColorJitterConfig:
 
 @dataclass
 class AugmentConfig:
+    """The training images' augmentation, drawn from (seed, epoch) so resume is exact."""
+
+    # Mirror images left-right.
     flip: bool = True
     # random: each image flipped with probability 1/2 in each epoch; alternate: a random half
     # in even epochs and the other half in odd ones, so each image is seen both ways.
     flip_mode: Literal[FLIP_MODES] = "random"
+    # Pad by this many pixels, then crop a random 32x32 window (a translation); 0: off.
     crop_padding: int = field(default=4, metadata=value_range(0, 16))
+    # What fills the padding: zeros, or the image reflected at its edge.
     crop_mode: Literal[CROP_MODES] = "zero"
+    # Blank a random square of this side in each image (DeVries and Taylor 2017); 0: off.
     cutout: int = field(default=0, metadata=value_range(0, 32))
     # After flip and crop, on raw pixels: RandAugment (Cubuk et al. 2020) or AutoAugment's
     # CIFAR-10 policy (Cubuk et al. 2019), one or the other, then colour jitter.
     randaugment: RandAugmentConfig = field(default_factory=RandAugmentConfig)
+    # AutoAugment's CIFAR-10 policy, or none (not together with randaugment).
     autoaugment: Literal[AUTOAUGMENT_POLICIES] = "none"
     color_jitter: ColorJitterConfig = field(default_factory=ColorJitterConfig)
     # Mix pairs of images in each batch, and their labels in the loss, with a ratio drawn from
     # Beta(alpha, alpha) per batch: MixUp blends whole images, CutMix pastes a box; 0: off.
     # With both on, each batch gets one of the two with equal chance.
     mixup: float = field(default=0.0, metadata=value_range(0.0, 10.0))
+    # CutMix's alpha, as mixup's (0: off).
     cutmix: float = field(default=0.0, metadata=value_range(0.0, 10.0))
 
 
 @dataclass
 class DataConfig:
+    """Where CIFAR-10 is read from, the validation split and the images' preparation."""
+
     # Archive, extracted folder, or a folder holding either; null: $CIFAR10_DIR, then Keras' cache.
     path: str | None = None
+    # Training images held out (stratified by class, drawn by the seed) to pick checkpoints
+    # on; 0: train on all and keep the last epoch's model.
     val_size: int = field(default=5000, metadata=value_range(0, 49000))
     # Use only the first N training images (quick experiments and tests); null: all 50,000.
     subset: int | None = field(default=None, metadata=value_range(10, 50000))
+    # Per-channel mean/std of CIFAR-10's or ImageNet's training pixels, or pixels / 255.
     normalization: Literal[NORMALIZATIONS] = "cifar10"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
 class OptimizerConfig:
+    """The optimizer and its settings (beta_1, beta_2, epsilon: adam and adamw only)."""
+
     # muon: Muon (the muon_ keys) on the conv kernels, sgd with the keys below on the rest.
     name: Literal[OPTIMIZERS] = "sgd"
+    # The peak learning rate (the schedule's shape applies; see train.lr_scaling).
     lr: float = field(default=0.1, metadata=value_range(0.0, 100.0, lo_open=True))
+    # sgd, muon's sgd part: heavy-ball momentum, Nesterov's form if nesterov.
     momentum: float = field(default=0.9, metadata=value_range(0.0, 1.0))
     nesterov: bool = True
     # sgd/adam: L2 penalty as in PyTorch (gradient += weight_decay * w, on every weight);
     # adamw: decoupled (w -= lr * weight_decay * w).
     weight_decay: float = field(default=5e-4, metadata=value_range(0.0, 1.0))
+    # adam, adamw: Keras' beta_1, beta_2 and epsilon (PyTorch's betas and eps).
     beta_1: float = field(default=0.9, metadata=value_range(0.0, 1.0))
     beta_2: float = field(default=0.999, metadata=value_range(0.0, 1.0))
     epsilon: float = field(default=1e-7, metadata=value_range(0.0, 1.0, lo_open=True))
@@ -175,6 +177,9 @@ class OptimizerConfig:
 
 @dataclass
 class ScheduleConfig:
+    """The learning rate over training, counted in weight updates."""
+
+    # The shape; each name's own keys are below (the others are ignored).
     name: Literal[SCHEDULES] = "cosine"
     # Linear warm-up from ~0 to the peak lr over these (possibly fractional) epochs.
     warmup_epochs: float = field(default=0.0, metadata=value_range(0.0))
@@ -191,6 +196,8 @@ class ScheduleConfig:
 
 @dataclass
 class DistillConfig:
+    """Knowledge distillation from a trained teacher (docs/compression.md)."""
+
     # A trained model to learn from (a .keras checkpoint or a run folder: its best.keras); null:
     # no distillation. It runs frozen, in inference mode, on each augmented training batch.
     teacher: str | None = None
@@ -204,7 +211,11 @@ class DistillConfig:
 
 @dataclass
 class TrainConfig:
+    """How long and how the model trains, and how its final test score is taken."""
+
+    # Passes over the training images (all but data.val_size of them).
     epochs: int = field(default=200, metadata=value_range(1, 100000))
+    # The global batch: with several devices each gets an equal share of it.
     batch_size: int = field(default=128, metadata=value_range(1, 65536))
     # Average the gradients of this many batches before each weight update (Keras' optimizer
     # option gradient_accumulation_steps): an effective batch of accumulation_steps x
@@ -217,6 +228,7 @@ class TrainConfig:
     ema_decay: float = field(default=0.0, metadata=value_range(0.0, 1.0, hi_open=True))
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # The one-hot targets mixed with the uniform distribution by this share.
     label_smoothing: float = field(default=0.0, metadata=value_range(0.0, 1.0))
     # Training steps per call into the compiled graph: fewer Python round trips per step.
     steps_per_execution: int = field(default=1, metadata=value_range(1, 10000))
@@ -245,8 +257,14 @@ class TrainConfig:
 
 @dataclass
 class RuntimeConfig:
+    """Seeds, precision and devices: how the run uses the machine."""
+
+    # Seeds the weights, the validation split and every augmentation draw.
     seed: int = field(default=0, metadata=value_range(0, 2**31 - 1))
+    # mixed_*: compute in 16 bits, keep weights, logits and loss in float32. mixed_float16
+    # needs a GPU; mixed_bfloat16 pays on CPUs with bfloat16 instructions (docs/training.md).
     mixed_precision: Literal[PRECISIONS] = "float32"
+    # Compile the train step with XLA (see docs/performance.md before turning it on on a CPU).
     jit_compile: bool = False
     # Bit-exact repeatability (op determinism); slower, and a resumed run equals an unbroken one.
     deterministic: bool = False
@@ -260,6 +278,9 @@ class RuntimeConfig:
 
 @dataclass
 class OutputConfig:
+    """Where the run folder goes."""
+
+    # The folder that run folders are made in.
     root: str = "outputs"
     # Run folder name; null: <config name>-<model>-<date>-<time>.
     name: str | None = None

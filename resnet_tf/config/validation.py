@@ -16,9 +16,7 @@ import typing
 from typing import Any, Literal
 
 from resnet_tf.config.combinations import check_whole
-from resnet_tf.config.schema import (
-    Config,
-)
+from resnet_tf.config.schema import Config
 from resnet_tf.config.wording import describe_found, did_you_mean, shorten, type_name
 from resnet_tf.errors import ConfigError
 

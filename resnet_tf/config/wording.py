@@ -18,7 +18,9 @@ def type_name(expected: Any) -> str:
         inner = [a for a in typing.get_args(expected) if a is not type(None)]
         return type_name(inner[0]) + " or null"
     if origin is list:
-        return "a list of " + type_name(typing.get_args(expected)[0]) + "s"
+        item = typing.get_args(expected)[0]
+        plural = {int: "integers", float: "numbers", bool: "booleans", str: "strings"}
+        return "a list of " + plural.get(item, type_name(item))
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
         expected, getattr(expected, "__name__", str(expected))
     )

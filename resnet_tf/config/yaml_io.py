@@ -16,14 +16,11 @@ from typing import Any
 
 import yaml
 
+from resnet_tf.config.limits import MAX_CONFIG_BYTES
 from resnet_tf.config.schema import Config
 from resnet_tf.config.validation import config_from_dict
 from resnet_tf.config.wording import describe_found, short_repr, shorten
 from resnet_tf.errors import ConfigError
-
-# A config is a few KB: this leaves it ample room, and keeps the time to parse a file that is
-# one long list short.
-MAX_CONFIG_BYTES = 256 * 1024
 
 # libyaml's loader where PyYAML was built with it: several times faster than the Python one.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

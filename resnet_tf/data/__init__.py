@@ -3,7 +3,9 @@
 Other stages import from here, not from the modules below, so the modules can move freely:
   cifar10.py       the CIFAR-10 format and load_cifar10 (safe decoding, source resolution)
   cache.py         the on-disk cache of decoded arrays
-  image_folder.py  labelled images from class folders (and load_image, one file), 32x32 RGB
+  images.py        load_image (a file) and decode_image (bytes) -> 32x32 RGB, within the limits
+  image_headers.py each decodable format's size and EXIF orientation, read from its header
+  image_folder.py  labelled images from class folders
   splits.py        data.subset and the stratified train/validation split
   normalization.py uint8 pixels -> normalized float32
   augment.py       stateless-seeded batch augmentation ops
@@ -21,8 +23,14 @@ from resnet_tf.data.cifar10 import (
     is_cifar10_source,
     load_cifar10,
 )
-from resnet_tf.data.image_folder import decode_image, load_image, load_image_folder
-from resnet_tf.data.normalization import IMAGENET_MEAN, IMAGENET_STD, normalize_images
+from resnet_tf.data.image_folder import load_image_folder
+from resnet_tf.data.images import decode_image, load_image
+from resnet_tf.data.normalization import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    mean_and_std,
+    normalize_images,
+)
 from resnet_tf.data.pipeline import make_eval_dataset, make_train_dataset, steps_per_epoch
 from resnet_tf.data.splits import Splits, make_splits, split_train_val
 
@@ -45,6 +53,7 @@ __all__ = [
     "make_eval_dataset",
     "make_splits",
     "make_train_dataset",
+    "mean_and_std",
     "normalize_images",
     "random_crop",
     "random_cutout",

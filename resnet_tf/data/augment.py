@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from resnet_tf.config.schema import CROP_MODES
+from resnet_tf.config.choices import CROP_MODES
 from resnet_tf.data import image_ops
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from resnet_tf.config.schema import NORMALIZATIONS
+from resnet_tf.config.choices import NORMALIZATIONS
 from resnet_tf.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 
 # The usual per-channel statistics of ImageNet pixels / 255, RGB order.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.config.schema import AUTOAUGMENT_POLICIES, CROP_MODES, FLIP_MODES
+from resnet_tf.config.choices import AUTOAUGMENT_POLICIES, CROP_MODES, FLIP_MODES
 from resnet_tf.data.augment import (
     alternating_flip,
     color_jitter,

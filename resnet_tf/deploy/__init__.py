@@ -3,8 +3,11 @@
 formats.py    the export formats: names, default file names, runtimes, tolerances
 serving.py    the model that is exported: uint8 pixels in, normalization inside, probabilities out
 export.py     export_checkpoint: export, check against the checkpoint, then put in place
+output.py     where an export goes: what --overwrite may replace, the temporary work folder
 agreement.py  how closely an export reproduces its checkpoint, and when that is too little
-runtimes.py   load_classifier: any model file (checkpoint or export) behind one call
+runtimes.py   load_classifier: any model file (checkpoint or export) behind one call, with the
+              checks every command and the server share (file limits, probabilities)
+saved_model_ops.py  a SavedModel's ops against an image classifier's allow-list, before loading
 predict.py    predict_images: image files -> their top classes, for predict.py
 scoring.py    evaluate_exported: evaluate.py's report of an exported model
 pretrained.py DEFAULT_MODEL: the model that ships in pretrained/, predict.py's and serve.py's

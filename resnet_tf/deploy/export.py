@@ -2,9 +2,10 @@
 
 The steps, each failing with one DeployError line before anything is left behind:
   1. resolve the checkpoint (a run folder means its best.keras), its normalization and the
-     output path (an existing one is refused unless `overwrite`);
-  2. build the serving model (serving.py) and export it with Keras' `Model.export` to a
-     temporary name beside the output (INT8: calibrated on images of the *training* split);
+     output path (an existing one is refused unless `overwrite`, and replaced only if it is an
+     export of the same format: output.py);
+  2. build the serving model (serving.py) and export it with Keras' `Model.export` into a
+     temporary folder beside the output (INT8: calibrated on images of the *training* split);
   3. load that file with its own runtime and compare it with the checkpoint on test images: a
      float format must give the same top-1 on every one (up to exact ties) and probabilities
      within its tolerance; INT8 reports its agreement;
@@ -13,9 +14,7 @@ The steps, each failing with one DeployError line before anything is left behind
 
 from __future__ import annotations
 
-import errno
 import os
-import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,10 +25,17 @@ import numpy as np
 from resnet_tf import data as data_lib
 from resnet_tf.deploy import serving
 from resnet_tf.deploy.agreement import Agreement, check_agreement, compare
-from resnet_tf.deploy.formats import ExportFormat, export_format, runtime_missing
+from resnet_tf.deploy.formats import (
+    ExportFormat,
+    export_format,
+    is_exported_model,
+    runtime_missing,
+)
+from resnet_tf.deploy.output import move_into_place, output_path, size_of, work_folder
 from resnet_tf.deploy.runtimes import KerasClassifier, load_exported
 from resnet_tf.errors import DeployError
 from resnet_tf.evaluation import sources
+from resnet_tf.runs.records import unfinished
 
 DEFAULT_CHECK_IMAGES = 500
 DEFAULT_CALIBRATION_IMAGES = 300
@@ -45,10 +51,16 @@ class ExportResult:
     seconds: float
     calibration_images: int  # 0 for the float formats
     check: Agreement
+    unfinished: str | None = None  # why the checkpoint's run is not finished, if it is not
 
     def summary(self) -> str:
         check = self.check
-        return (
+        note = (
+            f"note: exported from an unfinished run ({self.unfinished})\n"
+            if self.unfinished
+            else ""
+        )
+        return note + (
             f"{self.path} ({self.format}, {self.size_bytes / 2**20:.2f} MiB, "
             f"{self.seconds:.1f} s): on {check.images} test images top-1 agreement with the "
             f"checkpoint {check.top1_agreement:.2%}, max |probability difference| "
@@ -77,9 +89,17 @@ def export_checkpoint(
             "--check-images and --calibration-images must be at least 1, found "
             f"{check_images} and {calibration_images}"
         )
+    if is_exported_model(checkpoint):
+        raise DeployError(
+            f"{checkpoint}: an exported model; export.py exports a trained checkpoint: give "
+            "the .keras file or the run folder it was exported from"
+        )
     found = sources.resolve_checkpoint(checkpoint)
     normalization = sources.resolve_normalization(found, normalization)
-    target = output_path(fmt, found, output, overwrite)
+    folder = found.run.export if found.run is not None else found.path.parent
+    target = output_path(
+        fmt, fmt.default_path(folder, found.path.stem), output, overwrite, found.path
+    )
     _require_runtime(fmt, target)
     model = serving.float32_copy(sources.load_checkpoint(found.path))
 
@@ -89,8 +109,8 @@ def export_checkpoint(
     if fmt.tolerance is None:
         calibration = calibration_set(data_dir, found, calibration_images, seed)
 
-    temporary = target.with_name(f".{target.name}.tmp{os.getpid()}{_suffix(fmt)}")
-    try:
+    with work_folder(target) as work:
+        temporary = work / target.name
         _write(
             fmt,
             serving.serving_model(model, normalization, with_logits=_has_logits(fmt)),
@@ -106,9 +126,7 @@ def export_checkpoint(
             tolerance=fmt.tolerance or 0.0,
         )
         check_agreement(fmt, agreement, found.path)
-        _move_into_place(temporary, target, overwrite)
-    finally:
-        _remove(temporary)
+        move_into_place(temporary, target, overwrite)
     return ExportResult(
         path=target,
         format=fmt.name,
@@ -118,38 +136,8 @@ def export_checkpoint(
         seconds=time.perf_counter() - started,
         calibration_images=0 if calibration is None else len(calibration),
         check=agreement,
+        unfinished=unfinished(found.run) if found.run is not None else None,
     )
-
-
-def output_path(
-    fmt: ExportFormat, found: sources.Checkpoint, output: str | os.PathLike | None, overwrite: bool
-) -> Path:
-    """The file (or SavedModel folder) to write, checked before any long work."""
-    if output is None:
-        folder = found.run.export if found.run is not None else found.path.parent
-        target = fmt.default_path(folder, found.path.stem)
-    else:
-        target = Path(output).expanduser()
-    target = Path(os.path.abspath(target))
-    suffix = _suffix(fmt)
-    if target.suffix.lower() != suffix and (
-        suffix or target.suffix.lower() in (".tflite", ".onnx", ".keras")
-    ):
-        expected = f"a path ending in {suffix}" if suffix else "a folder name (no file suffix)"
-        raise DeployError(f"--output {target}: format {fmt.name} needs {expected}")
-    if target.exists() and not overwrite:
-        raise DeployError(f"{target}: exists; choose another --output or pass --overwrite")
-    if target.exists() and target.is_dir() != fmt.is_folder:
-        kind = "a folder" if target.is_dir() else "a file"
-        raise DeployError(f"{target}: is {kind}; --overwrite replaces only a {fmt.name} export")
-    parent = target.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DeployError(f"{parent}: cannot create the output folder ({error.strerror})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise DeployError(f"{parent}: output folder is not writable")
-    return target
 
 
 def calibration_set(
@@ -181,17 +169,6 @@ def calibration_set(
         )
     chosen = np.random.default_rng(seed).choice(len(images), size=count, replace=False)
     return images[np.sort(chosen)]
-
-
-def size_of(path: Path) -> int:
-    """Bytes of a file, or of every file in a folder (a SavedModel)."""
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
-
-
-def _suffix(fmt: ExportFormat) -> str:
-    return "" if fmt.is_folder else "." + fmt.file_suffix.rsplit(".", 1)[1]
 
 
 def _has_logits(fmt: ExportFormat) -> bool:
@@ -245,40 +222,3 @@ def _write(fmt: ExportFormat, model, path: Path, calibration, checkpoint: Path) 
     except Exception as error:
         text = " ".join(str(error).split())
         raise DeployError(f"{checkpoint}: cannot export as {fmt.name}: {text[:300]}") from None
-
-
-def _move_into_place(temporary: Path, target: Path, overwrite: bool) -> None:
-    """Rename the checked file to its name; without `overwrite`, never over one that appeared
-    meanwhile (a second export to the same name): a file is hard-linked, which fails if the
-    name exists, and a folder is renamed, which fails onto a non-empty one."""
-    if overwrite and target.exists():
-        _remove(target)
-    try:
-        if temporary.is_dir():
-            os.rename(temporary, target)
-        else:
-            _link_or_rename(temporary, target)
-    except FileExistsError:
-        raise DeployError(f"{target}: appeared while exporting; nothing replaced") from None
-    except OSError as error:
-        if target.exists():
-            raise DeployError(f"{target}: appeared while exporting; nothing replaced") from None
-        raise DeployError(f"{target}: cannot write ({error.strerror})") from None
-
-
-def _link_or_rename(temporary: Path, target: Path) -> None:
-    try:
-        os.link(temporary, target)
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise
-        if target.exists():  # a file system without hard links: check, then rename
-            raise FileExistsError(target) from None
-        os.replace(temporary, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)

@@ -4,6 +4,12 @@ Each loader returns a `Classifier`: uint8 [N, 32, 32, 3] pixels in, float32 outp
 same call whatever runs underneath. Exported files run on their own runtime (TensorFlow's
 SavedModel loader, the ai-edge-litert interpreter, onnxruntime), exactly as a user without
 resnet_tf would run them; the runtime packages are imported only when such a file is loaded.
+
+This is the one loader of every command and the server, so its checks are everyone's: a model
+file is a regular file (a SavedModel a folder of them) within the model file limit; a
+SavedModel's ops are checked against an allow-list before anything in it runs
+(saved_model_ops.py); and the probabilities a model returns, at load and on every batch, must
+be probabilities (finite, in [0, 1], each image's summing to 1), else one DeployError line.
 """
 
 from __future__ import annotations
@@ -13,7 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_tf.config.limits import (
+    MAX_MODEL_FILE_BYTES,
+    PROBABILITY_SUM_TOLERANCE,
+    check_file,
+    folder_size,
+)
 from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
+from resnet_tf.deploy.saved_model_ops import check_saved_model_ops
 from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
 from resnet_tf.errors import DeployError
 from resnet_tf.models.saved import first_line
@@ -30,6 +43,13 @@ class Classifier:
     path: Path
 
     def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's outputs for `images`, its probabilities checked (check_probabilities)."""
+        out = self.run(images)
+        check_probabilities(self.path, out.get(PROBABILITIES))
+        return out
+
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """The runtime's outputs, unchecked."""
         raise NotImplementedError
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
@@ -51,7 +71,7 @@ class KerasClassifier(Classifier):
         self.model, self.normalization, self.path = model, normalization, path
         self.format = KERAS
 
-    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
         from resnet_tf.data import normalize_images
@@ -64,10 +84,13 @@ class KerasClassifier(Classifier):
 class SavedModelClassifier(Classifier):
     format = "saved_model"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trust: bool = False):
         import tensorflow as tf
 
         self.path = path
+        folder_size(path, MAX_MODEL_FILE_BYTES, "a SavedModel", DeployError)
+        if not trust:
+            check_saved_model_ops(path)
         try:
             self.signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         except Exception as error:  # TensorFlow raises many types for a bad folder
@@ -76,7 +99,7 @@ class SavedModelClassifier(Classifier):
                 f"({first_line(error)})"
             ) from None
 
-    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         import tensorflow as tf
 
         out = self.signature(**{INPUT_NAME: tf.constant(images, tf.uint8)})
@@ -106,7 +129,7 @@ class LiteRTClassifier(Classifier):
             else "litert"
         )
 
-    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         return dict(self.runner(**{INPUT_NAME: np.ascontiguousarray(images, np.uint8)}))
 
 
@@ -129,22 +152,27 @@ class OnnxClassifier(Classifier):
             ) from None
         self.names = [output.name for output in self.session.get_outputs()]
 
-    def outputs(self, images: np.ndarray) -> dict[str, np.ndarray]:
+    def run(self, images: np.ndarray) -> dict[str, np.ndarray]:
         values = self.session.run(self.names, {INPUT_NAME: np.asarray(images, np.uint8)})
         return dict(zip(self.names, values))
 
 
-def load_exported(path: str | os.PathLike, threads: int | None = None) -> Classifier:
-    """An exported model, checked to map uint8 32x32 RGB images to CIFAR-10 probabilities."""
+def load_exported(
+    path: str | os.PathLike, threads: int | None = None, *, trust_saved_model: bool = False
+) -> Classifier:
+    """An exported model, checked to map uint8 32x32 RGB images to CIFAR-10 probabilities.
+    `trust_saved_model`: load a SavedModel whose ops are outside the allow-list."""
     path = Path(path).expanduser()
     if not path.exists():
         raise DeployError(f"{path}: model not found")
     if path.is_dir():
-        classifier: Classifier = SavedModelClassifier(path)
-    elif path.suffix.lower() == ".tflite":
-        classifier = LiteRTClassifier(path, threads)
-    elif path.suffix.lower() == ".onnx":
-        classifier = OnnxClassifier(path)
+        classifier: Classifier = SavedModelClassifier(path, trust_saved_model)
+    elif path.suffix.lower() in (".tflite", ".onnx"):
+        check_file(path, MAX_MODEL_FILE_BYTES, "a model", DeployError)
+        if path.suffix.lower() == ".tflite":
+            classifier = LiteRTClassifier(path, threads)
+        else:
+            classifier = OnnxClassifier(path)
     else:
         raise DeployError(f"{path}: expected a SavedModel folder, a .tflite or an .onnx file")
     _check_interface(classifier)
@@ -152,7 +180,11 @@ def load_exported(path: str | os.PathLike, threads: int | None = None) -> Classi
 
 
 def load_classifier(
-    path: str | os.PathLike, normalization: str | None = None, threads: int | None = None
+    path: str | os.PathLike,
+    normalization: str | None = None,
+    threads: int | None = None,
+    *,
+    trust_saved_model: bool = False,
 ) -> Classifier:
     """Any model a user holds: a run folder or .keras checkpoint (normalized as its run says,
     or by `normalization` outside a run) or an exported model (normalization inside it)."""
@@ -161,20 +193,46 @@ def load_classifier(
             raise DeployError(
                 f"{path}: an exported model normalizes its input itself; drop --normalization"
             )
-        return load_exported(path, threads)
+        return load_exported(path, threads, trust_saved_model=trust_saved_model)
     from resnet_tf.evaluation import sources
 
     found = sources.resolve_checkpoint(path)
     normalization = sources.resolve_normalization(found, normalization)
-    return KerasClassifier(sources.load_checkpoint(found.path), normalization, found.path)
+    classifier = KerasClassifier(sources.load_checkpoint(found.path), normalization, found.path)
+    classifier.outputs(np.zeros((1, 32, 32, 3), np.uint8))  # its probabilities checked at load
+    return classifier
+
+
+def check_probabilities(path: Path, probabilities) -> None:
+    """A DeployError unless `probabilities` are finite, in [0, 1] and each row sums to 1
+    (within PROBABILITY_SUM_TOLERANCE): a model's NaN or -500 % is never printed or scored."""
+    if probabilities is None:
+        return  # the interface check names a missing output
+    values = np.asarray(probabilities, np.float64)
+    if values.ndim != 2 or values.size == 0:
+        return
+    sums = values.sum(axis=1)
+    if not np.isfinite(values).all():
+        found = "NaN or infinite values"
+    elif values.min() < 0 or values.max() > 1 + 1e-6:
+        found = f"values from {values.min():.4g} to {values.max():.4g}"
+    elif np.abs(sums - 1).max() > PROBABILITY_SUM_TOLERANCE:
+        found = f"an image's summing to {sums[np.argmax(np.abs(sums - 1))]:.4g}"
+    else:
+        return
+    raise DeployError(
+        f"{path}: the model's '{PROBABILITIES}' are not probabilities ({found}); expected "
+        "finite values in [0, 1] summing to 1 for each image"
+    )
 
 
 def _check_interface(classifier: Classifier) -> None:
-    """One all-black image through the model: the interface every exported model has."""
+    """One all-black image through the model: the interface every exported model has, and
+    probabilities that are probabilities."""
     from resnet_tf.data import NUM_CLASSES
 
     try:
-        out = classifier.outputs(np.zeros((1, 32, 32, 3), np.uint8))
+        out = classifier.run(np.zeros((1, 32, 32, 3), np.uint8))
     except Exception as error:
         raise DeployError(
             f"{classifier.path}: does not take uint8 [N, 32, 32, 3] '{INPUT_NAME}' as an "
@@ -186,3 +244,4 @@ def _check_interface(classifier: Classifier) -> None:
             f"{classifier.path}: expected a '{PROBABILITIES}' output of shape (N, {NUM_CLASSES}), "
             f"found {sorted(out)} with shape {shape}"
         )
+    check_probabilities(classifier.path, out[PROBABILITIES])

@@ -48,8 +48,10 @@ def evaluate_exported(
     batch_size: int = 500,
     tta: str = "none",
     tta_fraction: float = 1.0,
+    trust_saved_model: bool = False,
 ) -> dict:
-    """evaluate.py's report (report.json, report.md, figures) of an exported model."""
+    """evaluate.py's report (report.json, report.md, figures) of an exported model; a
+    SavedModel whose ops are outside the allow-list only with `trust_saved_model`."""
     evaluation.check_options(batch_size, tta, tta_fraction)
     path = Path(os.path.abspath(Path(path).expanduser()))
     if normalization is not None:
@@ -58,7 +60,7 @@ def evaluate_exported(
         )
     output_dir = Path(output_dir) if output_dir is not None else default_output_dir(path)
     evaluation.check_report_folder(output_dir)
-    classifier = load_exported(path)
+    classifier = load_exported(path, trust_saved_model=trust_saved_model)
     run = run_of_export(path)
     return evaluation.evaluate_model(
         PixelModel(classifier),

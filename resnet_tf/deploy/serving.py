@@ -13,7 +13,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from resnet_tf.data import normalization as normalization_lib
+from resnet_tf.data import mean_and_std
 
 INPUT_NAME = "images"
 LOGITS = "logits"
@@ -23,7 +23,7 @@ IMAGE_SHAPE = (32, 32, 3)
 
 def pixel_scale_and_offset(normalization: str) -> tuple[list[float], list[float]]:
     """Per-channel (scale, offset) with scale * pixel + offset = the normalized input."""
-    mean, std = normalization_lib.mean_and_std(normalization)  # "none": 0 and 1
+    mean, std = mean_and_std(normalization)  # "none": 0 and 1
     scale = [float(np.float32(1.0 / (255.0 * s))) for s in std]
     offset = [float(np.float32(-m / s)) for m, s in zip(mean, std)]
     return scale, offset

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from resnet_tf import data as data_lib
-from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.errors import EvaluationError
 from resnet_tf.evaluation import sources
 from resnet_tf.evaluation.metrics import accuracy_and_loss

@@ -17,7 +17,6 @@ import numpy as np
 
 from resnet_tf import data as data_lib
 from resnet_tf.config import Config
-from resnet_tf.data.cifar10 import DATA_DIR_ENV
 from resnet_tf.errors import EvaluationError, ModelFileError
 from resnet_tf.models.saved import check_classifier, load_model_file
 from resnet_tf.runs.records import read_config
@@ -91,11 +90,11 @@ def resolve_normalization(checkpoint: Checkpoint, given: str | None) -> str:
 def load_images(data_dir: str | None, split: str, run_config: Config | None) -> LabelledImages:
     """CIFAR-10 or a folder of class folders, with their labels.
 
-    The source is --data-dir, else $CIFAR10_DIR, else the run config's data.path.
+    The source is looked up as training looks it up: --data-dir, else the run config's
+    data.path, else $CIFAR10_DIR (then Keras' download, in load_cifar10).
     """
-    source = data_dir or os.environ.get(DATA_DIR_ENV) or None
-    if source is None and run_config is not None:
-        source = run_config.data.path
+    source = data_dir or (run_config.data.path if run_config is not None else None)
+    source = source or os.environ.get(data_lib.DATA_DIR_ENV) or None
     if source is not None:
         source = os.path.abspath(Path(source).expanduser())
     if source is not None and not data_lib.is_cifar10_source(source):

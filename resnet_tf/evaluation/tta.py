@@ -4,7 +4,7 @@ A plain loop of `model(batch, training=False)` over a finite dataset, as a user 
 so a score never depends on Keras' predict machinery; a Keras model is first traced into one
 TensorFlow graph (`traced_inference`), as `model.predict` would also do. Each test-time
 augmentation (TTA) level is one function from a batch of normalized images to its logits, as
-airbench's `infer` does; `TTA_LEVELS` names them with the choices of config.schema.TTA_CHOICES.
+airbench's `infer` does; `TTA_LEVELS` names them with the choices of config.choices.TTA_CHOICES.
 
 The views' logits are summed in float32 in one fixed order (the image, its mirror, then the
 moved views), so evaluate.py and the test score average the same logits the same way.
@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.errors import EvaluationError
 
 TTA_METHODS = {

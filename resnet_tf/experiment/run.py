@@ -12,6 +12,7 @@ import dataclasses
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -25,7 +26,7 @@ from resnet_tf import evaluation, training
 from resnet_tf.config import Config, load_config
 from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.experiment.outcome import metrics_of, print_outcome, say, write_run_metrics
-from resnet_tf.models.summary import describe_model
+from resnet_tf.models.summary import count_trainable_params, describe_model
 from resnet_tf.runs.records import (
     finished_metrics,
     read_config,
@@ -41,7 +42,7 @@ from resnet_tf.runs.run_dir import (
     remove_temp_files,
 )
 from resnet_tf.startup import device_line
-from resnet_tf.training import ImageClassificationTask, precision_warning
+from resnet_tf.training import ImageClassificationTask, compute_line, precision_warning
 from resnet_tf.training.distribute import Distribution
 
 Arrays = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -196,10 +197,11 @@ def _run(
         model = task.build_model(splits)
         task.compile_model(model, task.updates_per_epoch(splits))
     say(device_line("training"))
+    say(compute_line(config.runtime.mixed_precision))
     if warning := precision_warning(config.runtime.mixed_precision):
         say(warning)
     say(
-        f"{config.model.name}: {model.count_params():,} parameters; "
+        f"{config.model.name}: {count_trainable_params(model):,} parameters; "
         f"{len(splits.x_train):,} training / {len(splits.x_val):,} validation images; "
         f"{config.train.epochs} epochs of {steps_per_epoch} steps"
         + _accumulation_note(config.train)
@@ -227,20 +229,17 @@ def _run(
     metrics = metrics_of(config, result)
     if not dist.is_chief:
         return metrics.to_dict()
-    # Written before the test score too, so that a failure there cannot lose the training record.
+    # Written before the test score too, so that a failure there cannot lose the training
+    # record; "trained" until the test score is in it, for only then is the run completed.
+    scoring = result.status == "completed" and paths.best.exists()
+    if scoring:
+        metrics.status = "trained"
     metrics.command_wall_seconds = round(time.time() - started, 1)
     write_run_metrics(paths, metrics)
-    if result.status == "completed" and paths.best.exists():
+    if scoring:
         test_started = time.perf_counter()
-        test = evaluation.score_checkpoint(
-            paths.best,
-            x_test,
-            y_test,
-            normalization=config.data.normalization,
-            tta=config.train.test_tta,
-            batch_size=task.eval_batch_size,
-            tta_fraction=config.train.test_tta_fraction,
-        )
+        test = _score(config, task, paths, x_test, y_test)
+        metrics.status = "completed"
         metrics.test_accuracy = test["accuracy"]
         metrics.test_loss = test["loss"]
         metrics.test_tta = config.train.test_tta
@@ -261,6 +260,23 @@ def _run(
             f"a warm-up)"
         )
     return metrics.to_dict()
+
+
+def _score(config: Config, task, paths: RunPaths, x_test, y_test) -> dict:
+    """best.keras's test score; Ctrl-C or SIGTERM meanwhile ends the command in one line,
+    leaving metrics.json "trained" for --resume to score."""
+    where = "while scoring best.keras on the test set"
+    signals = (signal.SIGTERM, signal.SIGINT)
+    with training.stop_signals_exit(where, str(paths.root), signals):
+        return evaluation.score_checkpoint(
+            paths.best,
+            x_test,
+            y_test,
+            normalization=config.data.normalization,
+            tta=config.train.test_tta,
+            batch_size=task.eval_batch_size,
+            tta_fraction=config.train.test_tta_fraction,
+        )
 
 
 def _accumulation_note(train) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from resnet_tf.config.choices import MODEL_NAMES, STEMS  # noqa: E402
 from resnet_tf.config.combinations import check_model_name  # noqa: E402
-from resnet_tf.config.schema import MODEL_NAMES, STEMS  # noqa: E402
 from resnet_tf.errors import ResnetTfError  # noqa: E402
 from resnet_tf.models.registry import build_model  # noqa: E402
 from resnet_tf.models.summary import (  # noqa: E402

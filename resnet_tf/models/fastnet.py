@@ -14,7 +14,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from resnet_tf.config.schema import ACTIVATIONS, KERNEL_INITS, ModelConfig
+from resnet_tf.config.choices import ACTIVATIONS, KERNEL_INITS
+from resnet_tf.config.schema import ModelConfig
 from resnet_tf.models.blocks import batch_norm, conv2d, conv_kernel_initializer
 from resnet_tf.models.gelu import fused_gelu
 from resnet_tf.models.patch_whitening import PatchWhitening

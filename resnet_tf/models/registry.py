@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import keras
 
+from resnet_tf.config.choices import FAST_NET_NAMES, MODEL_NAMES, RESNET_NAMES
 from resnet_tf.config.combinations import check_model, check_model_name
-from resnet_tf.config.schema import FAST_NET_NAMES, MODEL_NAMES, RESNET_NAMES, ModelConfig
+from resnet_tf.config.schema import ModelConfig
 from resnet_tf.config.validation import build_dataclass
 from resnet_tf.config.wording import describe_found
 from resnet_tf.errors import ConfigError

@@ -16,12 +16,18 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from resnet_tf.config.limits import (
+    MAX_MODEL_ARCHIVE_BYTES,
+    MAX_MODEL_ARCHIVE_MEMBERS,
+    MAX_MODEL_CONFIG_BYTES,
+    MAX_MODEL_FILE_BYTES,
+    check_file,
+)
 from resnet_tf.errors import ModelFileError
 
 INPUT_SHAPE = (32, 32, 3)
 CONFIG_FILE = "config.json"  # what a .keras zip holds (Keras' saving_lib)
 WEIGHTS_FILES = {"model.weights.h5", "model.weights.npz"}
-MAX_CONFIG_BYTES = 64 << 20
 
 
 def load_model_file(path: Path) -> keras.Model:
@@ -34,6 +40,7 @@ def load_model_file(path: Path) -> keras.Model:
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: model file not found")
+    check_file(path, MAX_MODEL_FILE_BYTES, "a model", ModelFileError)
     if path.name.endswith(".weights.h5"):
         raise ModelFileError(
             f"{path}: a weights-only file; a whole model saved as .keras is needed "
@@ -53,8 +60,10 @@ def load_model_file(path: Path) -> keras.Model:
 
 
 def _inspect_archive(path: Path) -> None:
-    """Refuse a .keras file that is not a zip of a model config and weights, or whose config
-    asks for Python code, before Keras reads it."""
+    """Refuse a .keras file that is not a zip of a model config and weights, that would inflate
+    past the limits (its members' sizes are read from the zip's directory, which is also what
+    bounds how much extracting a member can yield), or whose config asks for Python code,
+    before Keras reads it."""
 
     def refuse(reason: str) -> ModelFileError:
         return ModelFileError(f"{path}: refused: {reason}")
@@ -66,13 +75,15 @@ def _inspect_archive(path: Path) -> None:
         )
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
+            members = archive.infolist()
+            _check_sizes(members, refuse)
+            names = {member.filename for member in members}
             if CONFIG_FILE not in names:
                 raise refuse(f"not a .keras model archive (no {CONFIG_FILE} inside)")
             if not names & WEIGHTS_FILES:
                 raise refuse(f"no weights inside (expected {' or '.join(sorted(WEIGHTS_FILES))})")
             info = archive.getinfo(CONFIG_FILE)
-            if info.file_size > MAX_CONFIG_BYTES:
+            if info.file_size > MAX_MODEL_CONFIG_BYTES:
                 raise refuse(f"{CONFIG_FILE} is {info.file_size:,} bytes; a model's is far smaller")
             config = json.loads(archive.read(CONFIG_FILE))
         code = _holds_python_code(config)
@@ -84,6 +95,21 @@ def _inspect_archive(path: Path) -> None:
         raise refuse(f"{CONFIG_FILE} is nested too deeply for a model config") from None
     if code:
         raise refuse("contains a Lambda layer or Python function (arbitrary code)")
+
+
+def _check_sizes(members: list[zipfile.ZipInfo], refuse) -> None:
+    if len(members) > MAX_MODEL_ARCHIVE_MEMBERS:
+        raise refuse(
+            f"{len(members):,} files inside, over the limit of {MAX_MODEL_ARCHIVE_MEMBERS:,} "
+            "(a .keras model holds a few)"
+        )
+    total = sum(member.file_size for member in members)
+    if total > MAX_MODEL_ARCHIVE_BYTES:
+        largest = max(members, key=lambda member: member.file_size)
+        raise refuse(
+            f"would inflate to {total:,} bytes ({largest.filename}: {largest.file_size:,} from "
+            f"{largest.compress_size:,}), over the limit of {MAX_MODEL_ARCHIVE_BYTES:,}"
+        )
 
 
 def _holds_python_code(config) -> bool:

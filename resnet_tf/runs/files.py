@@ -37,6 +37,17 @@ def disk_full_error(path: Path, error: BaseException) -> DiskFullError:
     return DiskFullError(path, os.strerror(code).lower())
 
 
+def output_folder_problem(folder: Path) -> str | None:
+    """Create `folder` (and its parents) if need be; why nothing can be written there, or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot create the output folder ({error.strerror})"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "output folder is not writable"
+    return None
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename over it.
 

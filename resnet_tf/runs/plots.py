@@ -7,11 +7,13 @@ backend and needs no screen; each file is written atomically.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from resnet_tf.runs.files import atomic_save
+from resnet_tf.errors import RunDirError
+from resnet_tf.runs.files import atomic_save, output_folder_problem
 
 
 def plot_accuracy_loss(rows: list[dict[str, float]], path: Path, title: str = "") -> None:
@@ -87,3 +89,22 @@ def plot_time_to_accuracy(runs: list, path: Path, target: float = 0.90) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100))
+
+
+def check_plot_path(path: Path) -> Path:
+    """`path` if a figure can be written there (an image file name matplotlib knows, in a
+    folder that exists or can be made, and is writable); else a RunDirError, before any work."""
+    if path.is_dir():
+        raise RunDirError(f"--plot {path}: is a folder; expected an image file such as runs.png")
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise RunDirError(
+            f"--plot {path}: expected a file name ending in .png (or "
+            f"{', '.join('.' + f for f in sorted(formats) if f != 'png')}), found "
+            f"{path.suffix or 'no suffix'}"
+        )
+    folder = Path(os.path.abspath(path)).parent
+    problem = output_folder_problem(folder)
+    if problem is not None:
+        raise RunDirError(f"--plot {path}: {folder}: {problem}")
+    return path

@@ -18,7 +18,9 @@ from resnet_tf.runs.run_dir import RunPaths
 class RunMetrics:
     """metrics.json: how a run went. Test fields stay None (and out of the file) until scored."""
 
-    status: str  # completed | interrupted | diverged
+    # trained (every epoch, the test score not yet recorded) | completed (and scored) |
+    # interrupted | diverged
+    status: str
     model: str
     epochs_completed: int
     epochs_planned: int
@@ -73,12 +75,38 @@ def read_metrics(paths: RunPaths) -> RunMetrics:
         ) from None
     except (OSError, ValueError) as exc:
         raise RunDirError(f"{paths.metrics}: cannot read the run's metrics ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunDirError(
+            f"{paths.metrics}: expected a JSON object of the run's metrics, found a "
+            f"{type(data).__name__}"
+        )
+    _check_types(paths, data)
     try:
         return RunMetrics.from_dict(data)
     except TypeError:
         raise RunDirError(
             f"{paths.metrics}: expected a run's metrics, found {str(data)[:80]!r}"
         ) from None
+
+
+def _check_types(paths: RunPaths, data: dict) -> None:
+    """Each known key holds what RunMetrics says (a number, a string; None where optional)."""
+    for field in dataclasses.fields(RunMetrics):
+        if field.name not in data:
+            continue
+        value, kind = data[field.name], str(field.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith("str"):
+            ok = isinstance(value, str)
+        else:
+            numbers = (int,) if kind.startswith("int") else (int, float)
+            ok = isinstance(value, numbers) and not isinstance(value, bool)
+        if not ok:
+            expected = "a string" if kind.startswith("str") else "a number"
+            raise RunDirError(
+                f"{paths.metrics}: {field.name}: expected {expected}, found {str(value)[:40]!r}"
+            )
 
 
 def finished_metrics(paths: RunPaths) -> RunMetrics | None:
@@ -91,6 +119,18 @@ def finished_metrics(paths: RunPaths) -> RunMetrics | None:
         return None
     done = metrics.status == "completed" and metrics.epochs_completed >= metrics.epochs_planned
     return metrics if done and metrics.is_scored else None
+
+
+def unfinished(paths: RunPaths) -> str | None:
+    """Why a run is not finished ("1/2 epochs, interrupted"), or None for a finished one."""
+    if finished_metrics(paths) is not None:
+        return None
+    try:
+        metrics = read_metrics(paths)
+    except RunDirError:
+        return f"no readable {paths.metrics.name}: still training, or stopped in its first epoch"
+    scored = "" if metrics.is_scored else ", no test score"
+    return f"{metrics.epochs_completed}/{metrics.epochs_planned} epochs, {metrics.status}{scored}"
 
 
 def write_config(paths: RunPaths, config: Config, command: str) -> None:

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_tf.errors import ResnetTfError
+from resnet_tf.errors import ResnetTfError, RunDirError
 from resnet_tf.runs.history import read_history
 from resnet_tf.runs.records import RunMetrics, read_config, read_metrics
 from resnet_tf.runs.run_dir import RunPaths
@@ -134,17 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", help="write validation accuracy vs training minutes here (PNG)")
     parser.add_argument("--target", type=float, default=0.90, help="accuracy line on the plot")
     args = parser.parse_args(argv)
+    from resnet_tf.runs.plots import check_plot_path, plot_time_to_accuracy
+
     try:
+        if not 0 < args.target <= 1:
+            raise RunDirError(f"--target: expected an accuracy in (0, 1], found {args.target}")
+        plot = check_plot_path(Path(args.plot)) if args.plot else None
         runs = [load_run(folder) for folder in args.runs]
     except ResnetTfError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(markdown_table(runs))
-    if args.plot:
-        from resnet_tf.runs.plots import plot_time_to_accuracy
-
-        plot_time_to_accuracy(runs, Path(args.plot), args.target)
-        print(f"plot: {args.plot}")
+    if plot is not None:
+        try:
+            plot_time_to_accuracy(runs, plot, args.target)
+        except (ResnetTfError, OSError) as exc:
+            print(f"error: {plot}: cannot write the plot ({exc})", file=sys.stderr)
+            return 1
+        print(f"plot: {plot}")
     return 0
 
 

@@ -7,31 +7,22 @@ slowly (emulated) is a warning with the fix.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tensorflow as tf
 
 from resnet_tf.errors import TrainingError
+from resnet_tf.training.hardware import compute_units, cpu_info
 
-# Linux's /proc/cpuinfo names for the instructions that make bfloat16 convolutions and matmuls
-# fast: x86's AVX-512 BF16 and AMX, Arm's BF16 extension. Without them oneDNN converts to
-# float32 and back around every op, and mixed_bfloat16 is slower than float32.
+# The instructions that make bfloat16 convolutions and matmuls fast: x86's AVX-512 BF16 and
+# AMX, Arm's BF16 extension. Without them oneDNN converts to float32 and back around every op,
+# and mixed_bfloat16 is slower than float32.
 _BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 
 
 def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool | None:
     """Whether the CPU has bfloat16 dot-product instructions; None where /proc/cpuinfo cannot
     be read (not Linux)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return not _BFLOAT16_FLAGS.isdisjoint(value.split())
-    return None
+    flags = cpu_info(cpuinfo, cap="").flags
+    return None if flags is None else not _BFLOAT16_FLAGS.isdisjoint(flags)
 
 
 def _on_gpu() -> bool:
@@ -58,3 +49,11 @@ def precision_warning(policy: str) -> str | None:
         "(avx512_bf16, amx_bf16 or Arm bf16 in /proc/cpuinfo) trains slower than float32; "
         "add --set runtime.mixed_precision=float32"
     )
+
+
+def compute_line(policy: str) -> str:
+    """One line for the start of a run: its precision and what computes it, e.g. 'precision:
+    mixed_bfloat16, computed on AMX (bfloat16 tiles)' or 'precision: float32, computed on
+    AVX-512'."""
+    units = "the GPU" if _on_gpu() else compute_units(policy, cpu_info())
+    return f"precision: {policy}, computed on {units}"

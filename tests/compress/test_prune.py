@@ -209,6 +209,50 @@ def test_prune_py_writes_a_model_that_reloads_and_evaluates(
         assert len(error) == 1 and reason in error[0], (args, error)
 
 
+def test_the_record_beside_the_output_is_checked_like_it_and_no_input_is_pruned_onto(
+    finished_run, tmp_path, capsys
+):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    kept = {p: p.read_bytes() for p in (run / "metrics.json", run / "checkpoints" / "last.keras")}
+
+    def prune(*args) -> tuple[int, list[str]]:
+        code = prune_cli.main([str(a) for a in args])
+        return code, capsys.readouterr().err.strip().splitlines()
+
+    code, err = prune("--checkpoint", run, "--amount", "0.3", "--output", run / "metrics.keras")
+    assert code == 1 and err == [
+        f"error: {run / 'metrics.json'}: exists (prune.py writes its record beside the .keras); "
+        "choose another --output or pass --overwrite"
+    ]
+    for output in (run / "metrics.keras", run / "checkpoints" / "last.keras"):
+        code, err = prune("--checkpoint", run, "--amount", "0.3", "--output", output, "--overwrite")
+        assert code == 1 and len(err) == 1, err
+        assert err[0].startswith(f"error: {output}: --overwrite replaces only a model prune.py ")
+    assert {p: p.read_bytes() for p in kept} == kept and not (run / "metrics.keras").exists()
+
+    # A pruned model pruned again gets a name of its own, never its own name.
+    first = run / "pruned" / "l1-0.30.keras"
+    assert prune("--checkpoint", run, "--amount", "0.3")[0] == 0
+    assert prune("--checkpoint", first, "--amount", "0.3")[0] == 0
+    assert (run / "pruned" / "l1-0.30-l1-0.30.keras").is_file()
+    code, err = prune("--checkpoint", first, "--amount", "0.3", "--output", first, "--overwrite")
+    assert code == 1 and err == [
+        f"error: {first}: is the checkpoint being pruned; choose another --output"
+    ]
+    # What prune.py wrote, it may replace; an amount is named as given, never rounded up.
+    assert prune("--checkpoint", run, "--amount", "0.3", "--overwrite")[0] == 0
+    assert prune("--checkpoint", run, "--amount", "0,0.25,0.999")[0] == 0
+    assert sorted(p.name for p in (run / "pruned").iterdir()) == [
+        "l1-0.00-0.25-0.999.json",
+        "l1-0.00-0.25-0.999.keras",
+        "l1-0.30-l1-0.30.json",
+        "l1-0.30-l1-0.30.keras",
+        "l1-0.30.json",
+        "l1-0.30.keras",
+    ]
+
+
 def test_a_pruned_model_fine_tunes_through_train_py(tiny_cifar_archive, tmp_path):
     """model.init_from: the run starts from the file's architecture and weights (here a pruned
     quarter-width FastNet, quick to train); model.reinitialize: the same architecture afresh."""

@@ -7,8 +7,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_tf.data.image_folder import MAX_PIXELS, image_size, load_image, load_image_folder
+from resnet_tf.config.limits import MAX_IMAGE_PIXELS
+from resnet_tf.data.image_folder import load_image_folder
+from resnet_tf.data.image_headers import read_header
+from resnet_tf.data.images import load_image
 from resnet_tf.errors import DataError
+
+
+def image_size(raw: bytes) -> tuple[int, int] | None:
+    header = read_header(raw)
+    return None if header is None else (header.width, header.height)
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -70,5 +78,5 @@ def test_an_image_at_the_limit_still_loads(tmp_path):
     """A large real photo is fine: only what is over the limit is refused."""
     path = tmp_path / "wide.png"
     path.write_bytes(tf.io.encode_png(np.full((20, 3000, 3), 9, np.uint8)).numpy())
-    assert 20 * 3000 <= MAX_PIXELS
+    assert 20 * 3000 <= MAX_IMAGE_PIXELS
     assert (load_image(path) == 9).all()

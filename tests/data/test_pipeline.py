@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_tf.config.schema import CROP_MODES, FLIP_MODES, NORMALIZATIONS
+from resnet_tf.config.choices import CROP_MODES, FLIP_MODES, NORMALIZATIONS
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,

@@ -79,23 +79,30 @@ def test_color_jitter_draws_one_factor_per_image_within_its_range(images):
     np.testing.assert_array_equal(color_jitter(images, SEED), images)  # all ranges 0
 
 
-@pytest.mark.parametrize("mixup, cutmix", [(1.0, 0.0), (0.0, 1.0), (0.4, 0.4)])
-def test_mixed_labels_are_the_share_of_each_image(images, mixup, cutmix):
+@pytest.mark.parametrize(
+    "mixup, cutmix, kinds",
+    [(1.0, 0.0, {"mixup"}), (0.0, 1.0, {"cutmix"}), (0.4, 0.4, {"mixup", "cutmix"})],
+)
+def test_mixed_labels_are_the_share_of_each_image(images, mixup, cutmix, kinds):
+    """The labels mix in the images' shares; MixUp alone always blends, CutMix alone always
+    pastes (each pixel is one image's), and with both on either may come."""
     labels = tf.constant(np.arange(48) % 10, tf.int32)
+    partner = images.numpy()[::-1]
     for seed in range(4):
         batch_seed = tf.constant([seed, 7], tf.int64)
         mixed, soft = mix_batch(images, labels, batch_seed, 10, mixup, cutmix)
         mixed, soft = mixed.numpy(), soft.numpy()
         np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
-        partner = images.numpy()[::-1]
         lam = soft[0, 0]  # image 0 has label 0; its partner (47) has label 7
-        assert soft[0, 7] == pytest.approx(1 - lam, abs=1e-6)
+        assert 0 < lam < 1 and soft[0, 7] == pytest.approx(1 - lam, abs=1e-6)
         from_self = np.isclose(mixed, images.numpy()).all(axis=-1)
         from_partner = np.isclose(mixed, partner).all(axis=-1)
-        if (from_self | from_partner).all():  # CutMix: each pixel is one image's
+        pasted = bool((from_self | from_partner).all())
+        blended = np.allclose(mixed, lam * images + (1 - lam) * partner, atol=1e-3)
+        assert pasted != blended  # exactly one of the two happened
+        assert ("cutmix" if pasted else "mixup") in kinds
+        if pasted:
             assert from_self[0].mean() == pytest.approx(lam, abs=1e-6)
-        else:  # MixUp: the same blend everywhere
-            np.testing.assert_allclose(mixed, lam * images + (1 - lam) * partner, atol=1e-3)
         np.testing.assert_array_equal(
             mixed, mix_batch(images, labels, batch_seed, 10, mixup, cutmix)[0]
         )

@@ -253,3 +253,31 @@ def test_the_command_line_as_a_user_runs_it(exported, images):
     ]
     assert len(errors) == 1 and errors[0].startswith("error: x.png: "), out.stderr[-2000:]
     assert "Traceback" not in out.stderr
+
+
+def test_files_that_are_no_images_are_one_line_each_and_the_others_are_predicted(
+    exported, images, tmp_path, capsys
+):
+    """A FIFO (which would block a read), a device that never ends and a sparse 8 GB file
+    are refused before any byte is read; the good image is still predicted."""
+    import os
+
+    from tests.data.test_images import deadline
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    sparse = tmp_path / "huge.png"
+    with open(sparse, "wb") as f:
+        f.truncate(8 << 30)
+    model = exported[FAMILY, "onnx"].path
+    with deadline(60):
+        status, out, err = run_cli(
+            capsys, "--model", model, fifo, "/dev/zero", images["exact"], sparse
+        )
+    assert status == 1
+    assert [TEXT_LINE.match(line)["image"] for line in out] == [str(images["exact"])]
+    assert err == [
+        f"error: {fifo}: a FIFO (named pipe), expected an image file",
+        "error: /dev/zero: a device, expected an image file",
+        f"error: {sparse}: 8,589,934,592 bytes, over the limit of 67,108,864 bytes for an image",
+    ]

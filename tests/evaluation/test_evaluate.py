@@ -19,7 +19,7 @@ import tensorflow as tf
 import evaluate as evaluate_cli
 from resnet_tf import evaluation
 from resnet_tf.config import load_config
-from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.data import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -59,17 +59,23 @@ def evaluated(run_dir, tiny_cifar_archive) -> tuple[dict, str]:
     return report, stdout.getvalue()
 
 
-def plain_loop_accuracy(checkpoint: Path, x: np.ndarray, y: np.ndarray, batch: int) -> float:
-    """What a user gets from load_model and a loop, normalizing with numpy."""
+def plain_loop(checkpoint: Path, x: np.ndarray, y: np.ndarray, batch: int) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy): what a user gets from load_model and a loop, normalizing
+    with numpy. The loss compares every image's probabilities, not only which class wins (on
+    random pixels any one-class predictor gets the same accuracy)."""
     model = keras.models.load_model(checkpoint)
     mean = np.asarray(CIFAR10_MEAN, np.float32)
     std = np.asarray(CIFAR10_STD, np.float32)
-    correct = 0
+    correct, losses = 0, []
     for start in range(0, len(x), batch):
         x_batch = (x[start : start + batch].astype(np.float32) / np.float32(255.0) - mean) / std
-        logits = np.asarray(model(x_batch, training=False))
-        correct += int((logits.argmax(axis=1) == y[start : start + batch]).sum())
-    return correct / len(x)
+        logits = np.asarray(model(x_batch, training=False), np.float64)
+        labels = y[start : start + batch]
+        correct += int((logits.argmax(axis=1) == labels).sum())
+        losses.extend(
+            keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        )
+    return correct / len(x), float(np.mean(losses))
 
 
 # ---------------------------------------------------------------- the report of a real run
@@ -78,8 +84,10 @@ def plain_loop_accuracy(checkpoint: Path, x: np.ndarray, y: np.ndarray, batch: i
 def test_top1_is_exactly_the_plain_loop_figure(evaluated, run_dir, tiny_cifar_archive):
     report, _ = evaluated
     _, (x_test, y_test) = load_cifar10(tiny_cifar_archive)
-    expected = plain_loop_accuracy(run_dir / "checkpoints" / "best.keras", x_test, y_test, 16)
-    assert report["top1_accuracy"] == expected
+    accuracy, loss = plain_loop(run_dir / "checkpoints" / "best.keras", x_test, y_test, 16)
+    assert report["top1_accuracy"] == accuracy
+    assert report["mean_loss"] == pytest.approx(loss, rel=1e-5)
+    assert report["mean_loss"] != pytest.approx(np.log(10), rel=1e-3)  # not a uniform output
     assert report["images"] == len(y_test) == 40
     assert report["normalization"] == "cifar10"
     assert report["normalization_from"] == "run config"
@@ -392,3 +400,23 @@ def test_every_tta_is_accepted_by_the_command_line_and_the_config():
     for tta in TTA_CHOICES:
         assert evaluate_cli.parse_args(["--checkpoint", "x", "--tta", tta]).tta == tta
         assert load_config(None, [f"train.test_tta={tta}"]).train.test_tta == tta
+
+
+def test_the_data_is_looked_up_in_the_order_training_uses(
+    tiny_cifar_archive, tmp_path, monkeypatch
+):
+    """--data-dir, then the run's data.path, then $CIFAR10_DIR: train.py's order."""
+    from resnet_tf.config import Config
+    from resnet_tf.evaluation.sources import load_images
+
+    missing = tmp_path / "not-here"
+    run_config = Config()
+    run_config.data.path = str(tiny_cifar_archive)
+    monkeypatch.setenv("CIFAR10_DIR", str(missing))
+    assert load_images(None, "test", run_config).source == str(tiny_cifar_archive)
+    with pytest.raises(DataError, match="not-here"):
+        load_images(None, "test", None)  # no run: the environment variable
+    run_config.data.path = str(missing)
+    assert load_images(str(tiny_cifar_archive), "test", run_config).source == str(
+        tiny_cifar_archive
+    )

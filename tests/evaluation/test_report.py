@@ -66,11 +66,23 @@ def test_report_keys_numbers_and_text(tmp_path):
     assert (tmp_path / "eval" / "report.md").read_text() == format_markdown(report)
 
 
-def test_a_report_without_mistakes_draws_an_empty_grid(tmp_path):
+def test_a_report_without_mistakes_says_so_and_draws_one_blank_row(tmp_path):
+    """No mistakes: the text says so, and the figure is one row holding no image at all."""
+    from matplotlib.image import imread
+
     logits = np.eye(3, dtype=np.float32)
     report = made_up_report(tmp_path, logits, np.arange(3))
     assert report["tta"] is None and report["confident_mistakes"] == []
     assert "No misclassified images." in format_markdown(report)
-    figures.draw_report_figures(report, np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "out")
-    raw = (tmp_path / "out" / "confident_mistakes.png").read_bytes()
-    assert raw.startswith(PNG_MAGIC)
+    black = np.zeros((3, 32, 32, 3), np.uint8)  # would show as dark squares if drawn
+    figures.draw_report_figures(report, black, tmp_path / "out")
+    pixels = imread(tmp_path / "out" / "confident_mistakes.png")[..., :3]
+    assert pixels.shape[:2] == (280, 1200)  # one row of six at 100 dpi
+    dark = (pixels.mean(axis=-1) < 0.2).mean()
+    assert dark < 0.01, dark  # only the title and the note's text
+    report["confident_mistakes"] = [
+        {"index": i, "true": "a", "predicted": "b", "confidence": 0.9} for i in range(3)
+    ]
+    figures.draw_report_figures(report, black, tmp_path / "drawn")
+    pixels = imread(tmp_path / "drawn" / "confident_mistakes.png")[..., :3]
+    assert (pixels.mean(axis=-1) < 0.2).mean() > 0.05  # the same call draws images it is given

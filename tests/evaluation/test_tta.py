@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from resnet_tf.config.schema import TTA_CHOICES
+from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.data import make_eval_dataset
 from resnet_tf.errors import EvaluationError
 from resnet_tf.evaluation import tta, views_logits

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import resnet_tf.models
-from resnet_tf.config import schema
+from resnet_tf.config import choices, schema
 from resnet_tf.config.validation import config_from_dict
 from resnet_tf.errors import ConfigError
 from resnet_tf.models import BasicBlock, Bottleneck, ResNet, build_model
@@ -23,9 +23,9 @@ CONFIG_PACKAGE = Path(schema.__file__).parent
 
 
 def test_registry_has_exactly_the_schema_names():
-    assert tuple(ARCHITECTURES) == schema.RESNET_NAMES
-    assert tuple(FAST_NETS) == schema.FAST_NET_NAMES
-    assert resnet_tf.models.MODEL_NAMES == schema.MODEL_NAMES
+    assert tuple(ARCHITECTURES) == choices.RESNET_NAMES
+    assert tuple(FAST_NETS) == choices.FAST_NET_NAMES
+    assert resnet_tf.models.MODEL_NAMES == choices.MODEL_NAMES
 
 
 def test_unknown_name_lists_valid_names_and_suggests_one():

@@ -98,3 +98,43 @@ def test_crafted_or_broken_files_are_refused_with_the_reason(kind, reason, saved
 def test_the_untouched_file_loads(saved):
     model = load_model_file(saved / "good.keras")
     assert model.output_shape == (None, 10)
+
+
+def claiming_size(good: Path, target: Path, member: str, size: int) -> Path:
+    """A copy of `good` whose zip directory says `member` inflates to `size` bytes: what a
+    zip bomb's directory says (its data is left as it is, so the copy stays small)."""
+    raw = bytearray(good.read_bytes())
+    with zipfile.ZipFile(good) as archive:
+        info = archive.getinfo(member)
+    pos = 0
+    while (pos := raw.find(b"PK\x01\x02", pos)) != -1:  # each central directory entry
+        name_length = int.from_bytes(raw[pos + 28 : pos + 30], "little")
+        if raw[pos + 46 : pos + 46 + name_length].decode() == info.filename:
+            raw[pos + 24 : pos + 28] = size.to_bytes(4, "little")  # uncompressed size
+        pos += 4
+    target.write_bytes(bytes(raw))
+    return target
+
+
+def test_an_archive_that_would_inflate_past_the_limit_is_refused_unopened(saved, tmp_path):
+    from resnet_tf.config.limits import MAX_MODEL_ARCHIVE_BYTES
+
+    bomb = claiming_size(saved / "good.keras", tmp_path / "bomb.keras", "model.weights.h5", 2**31)
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ModelFileError) as raised:
+        load_model_file(bomb)
+    message = str(raised.value)
+    assert message.startswith(f"{bomb}: refused: would inflate to 2,147,4"), message
+    assert "model.weights.h5: 2,147,483,648 from " in message
+    assert message.endswith(f"over the limit of {MAX_MODEL_ARCHIVE_BYTES:,}")
+
+
+def test_an_archive_of_too_many_files_is_refused(saved, tmp_path):
+    many = tmp_path / "many.keras"
+    with zipfile.ZipFile(saved / "good.keras") as good, zipfile.ZipFile(many, "w") as copy:
+        for name in good.namelist():
+            copy.writestr(name, good.read(name))
+        for index in range(1000):
+            copy.writestr(f"assets/{index}", b"")
+    with pytest.raises(ModelFileError, match=r"refused: 1,00\d files inside, over the limit"):
+        load_model_file(many)

@@ -52,7 +52,9 @@ def test_an_old_interrupted_run_resumes_to_the_same_end(name, tiny_cifar_archive
     resume = [sys.executable, "train.py", "--resume", str(run), "--data-dir"]
     resume.append(str(tiny_cifar_archive))
     env = child_env({"ONEDNN_MAX_CPU_ISA": "AVX2"})
-    done = subprocess.run(resume, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        resume, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
 
     metrics = json.loads((run / "metrics.json").read_text())

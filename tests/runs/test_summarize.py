@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 
 from resnet_tf.runs import summarize
@@ -108,3 +109,59 @@ def test_run_plot_draws_no_validation_line_for_a_run_without_one(tmp_path, monke
     plots.plot_accuracy_loss(with_val, tmp_path / "b.png")
     assert [line.get_label() for line in drawn[1].axes[0].get_lines()] == ["train", "validation"]
     assert drawn[1].axes[0].texts[0].get_text() == "best 70.00% (epoch 2)"
+
+
+def broken(folder, kind):
+    history, metrics = folder / "history.csv", folder / "metrics.json"
+    lines = history.read_text().splitlines()
+    if kind == "cell":
+        lines[1] = lines[1].replace("0.6", "abc", 1)
+    elif kind == "extra_column":
+        lines[2] += ",9"
+    elif kind == "no_epoch":
+        lines = [line.split(",", 1)[1] for line in lines]
+    elif kind == "list":
+        metrics.write_text("[1, 2]")
+    elif kind == "wrong_type":
+        text = metrics.read_text().replace('"test_accuracy": 0.901', '"test_accuracy": "high"')
+        metrics.write_text(text)
+    history.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("cell", "history.csv: line 2, column val_accuracy: expected a number, found 'abc'"),
+        ("extra_column", "history.csv: line 3 has 9 cells, the header 8"),
+        (
+            "no_epoch",
+            "history.csv: no 'epoch' column in the header; expected epoch,lr,loss,"
+            "accuracy,val_loss,val_accuracy,epoch_seconds,images_per_s",
+        ),
+        ("list", "metrics.json: expected a JSON object of the run's metrics, found a list"),
+        ("wrong_type", "metrics.json: test_accuracy: expected a number, found 'high'"),
+    ],
+)
+def test_broken_run_records_are_one_line(kind, message, tmp_path, capsys):
+    folder = fake_run(tmp_path, "s0", 0, [0.6, 0.9], 0.901, 300.0)
+    broken(folder, kind)
+    assert summarize.main([str(folder)]) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"error: {folder / message}\n"
+
+
+def test_a_plot_path_that_cannot_be_written_is_one_line_before_the_table(tmp_path, capsys):
+    folder = fake_run(tmp_path, "s0", 0, [0.6, 0.9], 0.901, 300.0)
+    (tmp_path / "a_file").write_text("")
+    cases = [
+        (tmp_path, "is a folder; expected an image file such as runs.png"),
+        (tmp_path / "a_file" / "p.png", f"{tmp_path / 'a_file'}: cannot create the output folder"),
+        (tmp_path / "runs.txt", "expected a file name ending in .png (or "),
+    ]
+    for plot, message in cases:
+        assert summarize.main([str(folder), "--plot", str(plot)]) == 1
+        out = capsys.readouterr()
+        assert out.out == "" and out.err.count("\n") == 1, out
+        assert out.err.startswith(f"error: --plot {plot}: ") and message in out.err
+    assert summarize.main([str(folder), "--plot", str(tmp_path / "new" / "runs.svg")]) == 0
+    assert (tmp_path / "new" / "runs.svg").stat().st_size > 1000

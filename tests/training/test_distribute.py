@@ -59,7 +59,7 @@ def finish(procs: list[subprocess.Popen], logs: list[Path], timeout: float = 240
         for proc in procs:
             if proc.poll() is None:
                 proc.kill()
-                proc.wait()
+                proc.wait(timeout=60)
     for proc, log in zip(procs, logs):
         assert proc.returncode == 0, log.read_text()[-3000:]
 

@@ -252,8 +252,8 @@ def test_ctrl_c_saves_inside_the_epoch_and_exits_130(
 
 
 def test_a_ctrl_c_that_cannot_wait_exits_130_too(tiny_cifar_archive, tmp_path, monkeypatch, capsys):
-    """A KeyboardInterrupt straight into training (a second Ctrl-C) saves nothing more; the
-    run resumes from its last checkpoint, and the exit code is still 130."""
+    """A KeyboardInterrupt straight into training (a second Ctrl-C) saves nothing more: the
+    line says the run continues from its last checkpoint, and the exit code is still 130."""
     run = tmp_path / "ctrl-c"
     args = tiny_args(tiny_cifar_archive, tmp_path, "ctrl-c", extra=QUICK_MODEL)
 

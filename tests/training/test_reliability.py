@@ -95,7 +95,8 @@ def test_tensorflows_own_full_disk_error_is_not_called_out_of_memory(
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
 def test_a_full_disk_writing_metrics_is_one_line(code, tmp_path, monkeypatch):
-    """metrics.json is written after the last epoch: every epoch is saved, resume writes it."""
+    """metrics.json is written after the last epoch: a full disk then is one line naming the
+    intact last checkpoint and the resume command, and no temporary file is left."""
 
     def full_disk(*args, **kwargs):
         raise OSError(code, os.strerror(code))

@@ -6,7 +6,7 @@ import train as train_cli
 from resnet_tf.config import load_config
 from resnet_tf.runs.run_dir import SeedRuns
 from tests.helpers import REPO_ROOT
-from tests.helpers.tiny_runs import TINY_FAST
+from tests.helpers.tiny_runs import TINY_FAST, child_env
 
 
 def seeds_args(archive, out, seeds: str) -> list[str]:
@@ -82,3 +82,63 @@ def test_an_interrupted_seed_stops_the_others(tiny_cifar_archive, tmp_path, monk
         "interrupted by SIGTERM at epoch 1 step 2; continue with: python train.py --resume "
         f"{tmp_path / 'fast-s3'}"
     )
+
+
+def test_a_kept_seed_must_be_of_the_same_config_and_is_kept_only_once_scored(
+    tiny_cifar_archive, tmp_path, capsys
+):
+    """SIGTERM while the seed's best.keras is scored: one line, exit 143, and metrics.json
+    says "trained" (not "completed") with no test score. The same command then scores it;
+    another config is refused before anything runs; a run of an earlier version that says
+    "completed" without a test score is scored too, not kept as it is."""
+    import json
+    import subprocess
+    import sys
+
+    runs, args = SeedRuns(tmp_path, "fast"), seeds_args(tiny_cifar_archive, tmp_path, "3")
+    run = runs.run(3)
+    script = (
+        "import signal, sys\n"
+        "import train\n"
+        "from resnet_tf import evaluation\n"
+        "def terminated(*args, **kwargs):\n"
+        "    signal.raise_signal(signal.SIGTERM)\n"
+        "evaluation.score_checkpoint = terminated\n"
+        "sys.exit(train.main(sys.argv[1:]))\n"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert child.returncode == 143, child.stderr[-2000:]
+    assert child.stderr.strip().splitlines()[-1] == (
+        "interrupted by SIGTERM while scoring best.keras on the test set; continue with: "
+        f"python train.py --resume {run.root}"
+    )
+    assert "Traceback" not in child.stderr
+    metrics = json.loads(run.metrics.read_text())
+    assert metrics["status"] == "trained" and "test_accuracy" not in metrics
+
+    changed = [*args, "--set", "train.label_smoothing=0.05"]
+    assert train_cli.main(changed) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run.root}: a run of another config (train.label_smoothing: 0.2 there, 0.05 "
+        "now); use another --name for this config, or the earlier config to finish those runs"
+    )
+    assert json.loads(run.metrics.read_text()) == metrics and not runs.summary.exists()
+
+    assert train_cli.main(args) == 0
+    assert f"resuming run folder: {run.root}" in capsys.readouterr().out
+    scored = json.loads(run.metrics.read_text())
+    assert scored["status"] == "completed" and 0 <= scored["test_accuracy"] <= 1
+
+    legacy = {k: v for k, v in scored.items() if not k.startswith("test_")}
+    run.metrics.write_text(json.dumps(legacy))  # "completed", but never scored
+    assert train_cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "; kept" not in out and f"resuming run folder: {run.root}" in out
+    assert json.loads(run.metrics.read_text())["test_accuracy"] == scored["test_accuracy"]
+    assert f"{scored['test_accuracy']:.2%}" in runs.summary.read_text()

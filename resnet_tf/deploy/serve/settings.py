@@ -47,6 +47,7 @@ class ServeSettings:
     shutdown_delay_s: float = DEFAULT_SHUTDOWN_DELAY_S
     shutdown_timeout_s: int = DEFAULT_SHUTDOWN_TIMEOUT_S
     normalization: str | None = None  # only for a .keras checkpoint outside a run folder
+    trust_saved_model: bool = False  # run a SavedModel outside the op allow-list
     access_log: bool = False
 
     @property

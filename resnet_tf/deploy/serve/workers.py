@@ -94,7 +94,12 @@ def load_worker(settings: ServeSettings):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow already started (the single-worker process): keep it
         pass
-    classifier = load_classifier(settings.model, settings.normalization, threads=threads)
+    classifier = load_classifier(
+        settings.model,
+        settings.normalization,
+        threads=threads,
+        trust_saved_model=settings.trust_saved_model,
+    )
     return Worker(settings, classifier)
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import signal
 import threading
 import time
@@ -33,6 +32,7 @@ from keras import ops
 from resnet_tf.errors import RunInterrupted, TrainingError
 from resnet_tf.runs.files import atomic_save
 from resnet_tf.training.callbacks.ema import swap_average
+from resnet_tf.training.stop_signals import handled_by, tell
 
 # The entry of the .keras zip that holds EpochProgress; Keras ignores entries it does not know.
 PROGRESS_ENTRY = "resnet_tf_epoch_progress.json"
@@ -205,28 +205,12 @@ def catch_stop_signals(checkpoint: MidEpochCheckpoint | None) -> Iterator[None]:
     if checkpoint is None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    # None: a handler not set from Python; the default one stands in for it.
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    previous = {s: signal.SIG_DFL if h is None else h for s, h in previous.items()}
 
     def request_stop(signum, frame):
         checkpoint.stop_signal = signal.Signals(signum).name
         if signum == signal.SIGINT:
             signal.signal(signal.SIGINT, previous[signal.SIGINT])
-            _tell("\nCtrl-C: saving at the next step to stop there (Ctrl-C again: stop at once)\n")
+            tell("\nCtrl-C: saving at the next step to stop there (Ctrl-C again: stop at once)\n")
 
-    for s in STOP_SIGNALS:
-        if previous[s] is not signal.SIG_IGN:
-            signal.signal(s, request_stop)
-    try:
+    with handled_by(request_stop, STOP_SIGNALS) as previous:
         yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def _tell(text: str) -> None:
-    """A line from a signal handler: one write(2) call, which cannot re-enter a Python stream
-    that the handler interrupted."""
-    with contextlib.suppress(OSError):
-        os.write(2, text.encode())
