@@ -59,3 +59,21 @@ def test_defaults_serve_the_pretrained_model_on_this_machine_only():
     assert settings.runtime_threads == 1 or settings.worker_count == 1
     two = ServeSettings(model=args.model, workers=2, max_queue=1024, max_batch_size=64)
     assert two.worker_queue == 512  # --max-queue is shared out among the workers
+
+
+def test_the_server_inherits_the_saved_model_allow_list(tmp_path, capsys):
+    """A SavedModel that reads and writes files is refused as predict.py refuses it, before
+    anything is served; --trust-saved-model is the same opt-in."""
+    import tensorflow as tf
+
+    from tests.deploy.test_hostile_models import FileWriter
+
+    secret, target = tmp_path / "secret.txt", tmp_path / "written.txt"
+    secret.write_text("private")
+    module = FileWriter(str(secret), str(target))
+    crafted = tmp_path / "crafted_saved_model"
+    tf.saved_model.save(module, str(crafted), signatures={"serving_default": module.__call__})
+    code = serve_cli.main(["--model", str(crafted), "--port", "0"])
+    assert_one_error_line(code, capsys.readouterr().err, "refused", "--trust-saved-model")
+    assert not target.exists()
+    assert serve_cli.parse_args(["--trust-saved-model"]).trust_saved_model
