@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Predict the CIFAR-10 classes of image files with a trained or exported model.
 
+python predict.py examples/*.png                  # the pretrained model (pretrained/)
 python predict.py --model outputs/my-run cat.png truck.jpg
 python predict.py --model model_int8.tflite --top-k 5 --json photos/*.png
 python predict.py --model model.keras --normalization cifar10 cat.png
@@ -22,7 +23,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # The one list of each choice; importing it loads TensorFlow (resnet_tf/__init__.py).
     from resnet_tf.config.choices import NORMALIZATIONS
     from resnet_tf.data import NUM_CLASSES
-    from resnet_tf.deploy import DEFAULT_PREDICT_BATCH, DEFAULT_TOP_K
+    from resnet_tf.deploy import DEFAULT_MODEL, DEFAULT_PREDICT_BATCH, DEFAULT_TOP_K
 
     def whole_number(low: int, high: int | None):
         def parse(text: str) -> int:
@@ -42,8 +43,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--model",
-        required=True,
-        help="a run folder, a .keras checkpoint, a SavedModel folder, a .tflite or an .onnx file",
+        default=str(DEFAULT_MODEL),
+        help="a run folder, a .keras checkpoint, a SavedModel folder, a .tflite or an .onnx file "
+        "(default: the pretrained INT8 model, pretrained/fast/fast_int8.tflite)",
     )
     parser.add_argument(
         "images", nargs="+", metavar="IMAGE", help="PNG, JPEG, GIF, BMP, WebP or JPEG XL files"

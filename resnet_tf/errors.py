@@ -51,6 +51,17 @@ class DeployError(ResnetTfError):
     """A model that cannot be exported, loaded from an exported file, or asked for predictions."""
 
 
+class RequestError(ResnetTfError):
+    """A request to the model server (serve.py) that it answers with an error: `status` is the
+    HTTP status (400 bad input, 404 unknown model, 413 too large, 503 overloaded ...), and
+    `retry_after` the seconds a client should wait before trying again, where that helps."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
 class ModelFileError(ResnetTfError):
     """A saved model file (.keras) that cannot be loaded, or does not fit where it is used."""
 

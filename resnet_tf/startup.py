@@ -27,6 +27,9 @@ from collections.abc import Callable, Iterator
 
 LOG_LEVEL_ENV = "TF_CPP_MIN_LOG_LEVEL"
 DEFAULT_LOG_LEVEL = 2
+# Set beside our default level, so that child processes (serve.py's workers) inherit the default
+# as ours, not as the user's choice.
+DEFAULTED_ENV = "RESNET_TF_DEFAULT_LOG_LEVEL"
 # absl's line prefix: severity letter, date, time, thread id, file:line]
 _LOG_LINE = re.compile(rb"^([IWEF])\d{4} \d\d:\d\d:[\d.]+ +\d+ [^\]\s]+:\d+\] ")
 _ABSL_NOTICE = b"WARNING: All log messages before absl::InitializeLog() is called"
@@ -40,8 +43,10 @@ def quiet_tensorflow_start() -> None:
     """Import TensorFlow and list its devices with stderr filtered as the module says."""
     if "tensorflow" in sys.modules:
         return
-    user_level = os.environ.get(LOG_LEVEL_ENV)
-    os.environ.setdefault(LOG_LEVEL_ENV, str(DEFAULT_LOG_LEVEL))
+    user_level = None if os.environ.get(DEFAULTED_ENV) else os.environ.get(LOG_LEVEL_ENV)
+    if user_level is None:
+        os.environ[LOG_LEVEL_ENV] = os.environ.get(LOG_LEVEL_ENV, str(DEFAULT_LOG_LEVEL))
+        os.environ[DEFAULTED_ENV] = "1"
     level = _as_level(os.environ[LOG_LEVEL_ENV])
     with filtered_stderr(lambda line: keep_log_line(line, level, user_level is None)):
         import tensorflow as tf

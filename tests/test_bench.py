@@ -286,6 +286,46 @@ def test_infer_driver_exports_or_reuses_interleaves_rounds_and_cleans_up(
     assert "--mode infer needs --checkpoint" in capsys.readouterr().err
 
 
+def test_serve_mode_drives_a_real_server_and_reports_each_level(
+    tiny_cifar_archive, monkeypatch, capsys
+):
+    """--mode serve against serve.py serving the pretrained model, briefly: the raw runtime's
+    child is faked (tests above run it), the server, the client and the overload are real."""
+    from resnet_tf.bench import cli
+
+    raw = []
+
+    def fake_child(argv):
+        raw.append(argv)
+        return {"p50_ms": 0.3, "p99_ms": 0.5, "images_per_s": 900.0, "batch_size": 64}
+
+    monkeypatch.setattr(cli, "run_child", fake_child)
+    code = cli.main(
+        [
+            *["--json", "--mode", "serve", "--data-dir", str(tiny_cifar_archive)],
+            *["--concurrency", "1,4", "--duration", "1", "--overload", "1", "--workers", "1"],
+        ]
+    )
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0
+    modes = [r["mode"] for r in records]
+    assert modes == [*["raw", "payload", "serve", "serve", "overload", "recovery", "server", "raw"]]
+    assert records[0]["machine"]["cores"] >= 1 and len(records[1]["load"]) == 3
+    assert [r["when"] for r in records if r["mode"] == "raw"] == ["before", "after"]
+    assert "--batch-size" in raw[0] and raw[0][raw[0].index("--format") + 1] == "litert"
+    for record in records[2:4]:
+        assert record["outcomes"] == {"200": record["outcomes"]["200"]} and record["errors"] == 0
+        assert record["requests_per_s"] > 0 and record["p99_ms"] >= record["p50_ms"] > 0
+        assert record["server_cpu_cores"] > 0 and record["server_rss_mb"] > 100
+    assert [r["concurrency"] for r in records[2:4]] == [1, 4]
+    overload = records[4]
+    assert overload["offered_per_s"] == pytest.approx(
+        4 * max(r["requests_per_s"] for r in records[2:4]), rel=0.01
+    )
+    assert set(overload["outcomes"]) <= {"200", "503", "not sent (client limit)"}
+    assert records[5]["errors"] == 0 and records[6]["sigterm_exit_code"] == 0
+
+
 def test_every_record_and_table_names_the_machine(monkeypatch, capsys):
     """A figure is only read against its own machine: each record carries the CPU, its
     instruction sets and the library versions, and the table's first line says them."""

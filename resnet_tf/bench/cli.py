@@ -5,6 +5,7 @@
     python -m resnet_tf.bench --mode compare --peer-python /tmp/torchenv/bin/python --rounds 3
     python -m resnet_tf.bench --mode infer --checkpoint outputs/RUN --data-dir ../shared/datasets
     python -m resnet_tf.bench --mode profile --model resnet18 --batch-size 128 --steps 2
+    python -m resnet_tf.bench --mode serve --data-dir ../shared/datasets --overload 60
 
 Every measurement runs in a fresh process (so the TensorFlow settings that only apply at import,
 such as oneDNN, can differ, and each peak RSS is its own), repeats a timed block of steps after a
@@ -88,7 +89,7 @@ def print_table(records: list[dict], matmul: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--mode", default="train", choices=[*MODES, "all", "compare", "infer", "profile"]
+        "--mode", default="train", choices=[*MODES, "all", "compare", "infer", "profile", "serve"]
     )
     parser.add_argument("--model", default="resnet18")
     parser.add_argument(
@@ -125,8 +126,26 @@ def main(argv: list[str] | None = None) -> int:
     infer.add_argument(
         "--normalization", help="for a .keras outside a run folder: cifar10, imagenet or none"
     )
+    serve = parser.add_argument_group("--mode serve: serve.py under load (serve_load.py)")
+    serve.add_argument(
+        "--model-path",
+        help="the model to serve (default: the pretrained INT8 model); infer's child: its file",
+    )
+    serve.add_argument("--concurrency", default="1,8,64,256", help="comma list of client counts")
+    serve.add_argument("--duration", type=float, default=10.0, help="seconds per concurrency")
+    serve.add_argument("--overload", type=float, default=0.0, help="seconds of overload (0: none)")
+    serve.add_argument(
+        "--overload-factor", type=float, default=4.0, help="overload rate / best rate measured"
+    )
+    serve.add_argument(
+        "--payload",
+        choices=["json", "png"],
+        default="json",
+        help='each image as JSON numbers (default) or a PNG file in {"b64": ...}',
+    )
+    serve.add_argument("--workers", type=int, help="serve.py --workers (default: its own)")
+    serve.add_argument("--serve-args", help='more serve.py options, e.g. "--batch-timeout-ms 1"')
     parser.add_argument("--format", help=argparse.SUPPRESS)  # the child's one format
-    parser.add_argument("--model-path", help=argparse.SUPPRESS)  # and its file
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.batch_size is None:
@@ -177,6 +196,14 @@ def main(argv: list[str] | None = None) -> int:
         except (ResnetTfError, argparse.ArgumentTypeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+    elif args.mode == "serve":
+        from resnet_tf.bench.serve_load import run_serve
+
+        try:
+            run_serve(args, run_child, emit)
+        except RuntimeError as exc:  # the server did not start
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.mode == "compare":
         if not args.peer_python:
             parser.error("--mode compare needs --peer-python (a venv with torch)")
@@ -206,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json and args.mode == "infer":
         print_infer_table(records)
+    elif not args.json and args.mode == "serve":
+        from resnet_tf.bench.serve_load import print_serve_table
+
+        print_serve_table(records)
     elif not args.json and args.mode == "profile" and "error" not in records[-1]:
         print_profile_table(records[-1])
     elif not args.json:

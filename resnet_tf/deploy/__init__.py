@@ -10,6 +10,9 @@ runtimes.py   load_classifier: any model file (checkpoint or export) behind one 
 saved_model_ops.py  a SavedModel's ops against an image classifier's allow-list, before loading
 predict.py    predict_images: image files -> their top classes, for predict.py
 scoring.py    evaluate_exported: evaluate.py's report of an exported model
+pretrained.py DEFAULT_MODEL: the model that ships in pretrained/, predict.py's and serve.py's
+serve/        the model server behind serve.py (TF Serving's REST API); its own front door,
+              `from resnet_tf.deploy import serve`, as it needs the server packages
 """
 
 from resnet_tf.deploy.export import (
@@ -27,12 +30,14 @@ from resnet_tf.deploy.predict import (
     predict_images,
     predictions_to_json,
 )
+from resnet_tf.deploy.pretrained import DEFAULT_MODEL
 from resnet_tf.deploy.runtimes import Classifier, load_classifier, load_exported
 from resnet_tf.deploy.scoring import evaluate_exported
 
 __all__ = [
     "DEFAULT_CALIBRATION_IMAGES",
     "DEFAULT_CHECK_IMAGES",
+    "DEFAULT_MODEL",
     "DEFAULT_PREDICT_BATCH",
     "DEFAULT_TOP_K",
     "EXPORT_FORMATS",

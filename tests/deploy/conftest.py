@@ -37,3 +37,10 @@ def tiny_checkpoints(tiny_deploy_set) -> dict[str, Path]:
 def exported(tiny_deploy_set) -> dict[tuple[str, str], object]:
     """(family, format) -> deploy.ExportResult, every family in every format."""
     return tiny_deploy_set["exported"]
+
+
+@pytest.fixture(scope="session")
+def int8_model(exported) -> Path:
+    """The tiny FastNet as LiteRT INT8, one output ('probabilities'): what the server tests
+    serve (it loads fastest)."""
+    return exported[("fastnet", "litert_int8")].path
