@@ -1,9 +1,8 @@
-"""What a run config holds: every key, its meaning, its default and the values it may take.
+"""What a run config holds: every key, its meaning (the comment above it), default and range.
 
-This module is the one place that knows an option's default, range and choices: the config
-loader checks files against it (see validation.py), and the model registry checks
-`build_model` options against `ModelConfig`, so the two cannot disagree. It imports no model
-code, so the config never depends on the models; the models depend on it.
+The config loader checks files against it (validation.py) and the model registry checks
+`build_model` options against `ModelConfig`, so the two cannot disagree; docs/configuration.md
+is written from it (reference.py). It imports no model code: the models depend on the config.
 """
 
 from __future__ import annotations
@@ -55,8 +54,7 @@ class ModelConfig:
     # ResNets: the last BN of each residual branch starts at gamma 0, so each block starts as
     # the identity.
     zero_init_residual: bool = False
-    # Keras meaning: moving = momentum * moving + (1 - momentum) * batch. PyTorch's 0.1 is 0.9 here.
-    # Below 1: at 1.0 the moving statistics would never leave their initial values.
+    # Keras' meaning: moving = momentum * moving + (1 - momentum) * batch (PyTorch's 0.1 is 0.9).
     bn_momentum: float = field(default=0.9, metadata=value_range(0.0, 1.0, hi_open=True))
     # Added to the batch variance before its square root.
     bn_epsilon: float = field(default=1e-5, metadata=value_range(0.0, 1.0, lo_open=True))
@@ -134,8 +132,7 @@ class DataConfig:
 
     # Archive, extracted folder, or a folder holding either; null: $CIFAR10_DIR, then Keras' cache.
     path: str | None = None
-    # Training images held out (stratified by class, drawn by the seed) to pick checkpoints
-    # on; 0: train on all and keep the last epoch's model.
+    # Training images held out (per class, drawn by the seed) to pick checkpoints on; 0: none.
     val_size: int = field(default=5000, metadata=value_range(0, 49000))
     # Use only the first N training images (quick experiments and tests); null: all 50,000.
     subset: int | None = field(default=None, metadata=value_range(10, 50000))
