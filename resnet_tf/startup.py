@@ -37,6 +37,13 @@ _SEVERITY = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
 # Errors TensorFlow logs at start-up that ask nothing of the user: no (usable) CUDA GPU, or a
 # CUDA plugin registered twice.
 _NO_GPU_ERRORS = (b"failed call to cuInit", b"Unable to register cu", b"cuda drivers")
+# Notes the model runtimes print to stderr on every load or conversion, which ask nothing of
+# the user: LiteRT's XNNPACK line, the LiteRT converter's quantization summary.
+_RUNTIME_NOTES = (
+    b"INFO: Created TensorFlow Lite XNNPACK delegate",
+    b"INFO: Initialized TensorFlow Lite runtime",
+    b"fully_quantize: ",
+)
 
 
 def quiet_tensorflow_start() -> None:
@@ -96,6 +103,17 @@ def filtered_stderr(keep: Callable[[bytes], bool]) -> Iterator[None]:
         os.dup2(real_stderr, 2)  # the pipe's last writer is gone: the thread sees its end
         forwarder.join()
         os.close(real_stderr)
+
+
+@contextlib.contextmanager
+def runtime_notes_quieted() -> Iterator[None]:
+    """stderr without the runtimes' routine notes (_RUNTIME_NOTES), unless the user asked for
+    all of TensorFlow's lines (TF_CPP_MIN_LOG_LEVEL=0)."""
+    if os.environ.get(LOG_LEVEL_ENV) == "0":
+        yield
+        return
+    with filtered_stderr(lambda line: not line.startswith(_RUNTIME_NOTES)):
+        yield
 
 
 def _forward(read_end: int, out: int, keep: Callable[[bytes], bool]) -> None:

@@ -27,7 +27,7 @@ MAY_IMPORT = {
     "runs": {"errors", "config"},
     "training": {"errors", "config", "data", "models", "runs"},
     "evaluation": {"errors", "config", "data", "models", "runs", "startup"},
-    "deploy": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
+    "deploy": {"errors", "config", "data", "models", "runs", "training", "evaluation", "startup"},
     "compress": {"errors", "config", "data", "models", "runs", "training", "evaluation"},
     "experiment": {
         "errors",

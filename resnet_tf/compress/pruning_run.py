@@ -22,7 +22,7 @@ import keras
 from resnet_tf.compress.prune import GroupCut, check_criterion, prune_model
 from resnet_tf.errors import CompressError
 from resnet_tf.evaluation import sources
-from resnet_tf.models.summary import count_macs
+from resnet_tf.models.summary import count_macs, count_trainable_params
 from resnet_tf.runs.files import output_folder_problem
 
 
@@ -102,7 +102,7 @@ def prune_checkpoint(
         criterion=criterion,
         amounts=amounts,
         cuts=cuts,
-        params=(model.count_params(), narrow.count_params()),
+        params=(count_trainable_params(model), count_trainable_params(narrow)),
         macs=(count_macs(model), count_macs(narrow)),
     )
     _save(narrow, result, overwrite)

@@ -37,6 +37,7 @@ from resnet_tf.deploy.runtimes import KerasClassifier, load_exported
 from resnet_tf.errors import DeployError
 from resnet_tf.evaluation import sources
 from resnet_tf.runs.records import unfinished
+from resnet_tf.startup import runtime_notes_quieted
 
 DEFAULT_CHECK_IMAGES = 500
 DEFAULT_CALIBRATION_IMAGES = 300
@@ -223,7 +224,7 @@ def _write(fmt: ExportFormat, model, path: Path, calibration, checkpoint: Path) 
             )
     model(np.zeros((1, *serving.IMAGE_SHAPE), np.uint8))  # Keras' ONNX path wants a called model
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), runtime_notes_quieted():
             warnings.simplefilter("ignore")  # the ONNX path warns about numpy 2 aliases
             model.export(str(path), format=keras_format, verbose=False, **options)
     except Exception as error:

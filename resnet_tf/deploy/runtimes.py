@@ -14,6 +14,7 @@ be probabilities (finite, in [0, 1], each image's summing to 1), else one Deploy
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -27,9 +28,10 @@ from resnet_tf.config.limits import (
 )
 from resnet_tf.deploy.formats import KERAS, is_exported_model, runtime_missing
 from resnet_tf.deploy.saved_model_ops import check_saved_model_ops
-from resnet_tf.deploy.serving import INPUT_NAME, LOGITS, PROBABILITIES
+from resnet_tf.deploy.serving import IMAGE_SHAPE, INPUT_NAME, LOGITS, PROBABILITIES
 from resnet_tf.errors import DeployError
 from resnet_tf.models.saved import first_line
+from resnet_tf.startup import runtime_notes_quieted
 
 
 def _threads() -> int:
@@ -114,8 +116,13 @@ class LiteRTClassifier(Classifier):
             raise runtime_missing("ai_edge_litert", path) from None
         self.path = path
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or _threads())
-            self.runner = self.interpreter.get_signature_runner("serving_default")
+            with runtime_notes_quieted():
+                self.interpreter = Interpreter(
+                    model_path=str(path), num_threads=threads or _threads()
+                )
+                self.runner = self.interpreter.get_signature_runner("serving_default")
+                with contextlib.suppress(Exception):  # its errors: the interface check's
+                    self.runner(**{INPUT_NAME: np.zeros((1, *IMAGE_SHAPE), np.uint8)})
         except Exception as error:
             raise DeployError(
                 f"{path}: cannot load as a LiteRT model ({first_line(error)})"

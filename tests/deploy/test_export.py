@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.deploy.tiny_exports import CALIBRATION_IMAGES, FAMILIES, FORMATS, build_tiny
+from tests.deploy.tiny_exports import (
+    CALIBRATION_IMAGES,
+    FAMILIES,
+    FORMATS,
+    INT8_AGREEMENT,
+    INT8_FORMATS,
+    INT8_PROBABILITY,
+    build_tiny,
+)
 
 TOLERANCE = {"saved_model": 1e-4, "litert": 1e-4, "litert_fp16": 1e-2, "onnx": 1e-4}
 
@@ -34,7 +42,7 @@ def test_every_family_converts_to_every_format_and_matches_the_checkpoint(export
         for fmt in FORMATS:
             result = exported[family, fmt]
             assert result.path.exists() and result.format == fmt
-            if fmt.startswith("litert"):  # the kind is read back from the file's tensor types
+            if fmt.startswith("litert") or fmt.startswith("onnx"):  # read back from the file
                 assert deploy.load_exported(result.path).format == fmt
             assert result.size_bytes == size_of(result.path) > 0
             sizes[fmt] = result.size_bytes
@@ -48,10 +56,36 @@ def test_every_family_converts_to_every_format_and_matches_the_checkpoint(export
                 assert abs(check.exported_accuracy - check.reference_accuracy) <= check.ties / 40
             else:
                 assert result.calibration_images == CALIBRATION_IMAGES
-                assert check.top1_agreement >= 0.75, (family, check)
-                assert check.max_probability_difference < 0.2, (family, check)
+                assert check.top1_agreement >= INT8_AGREEMENT, (family, fmt, check)
+                assert check.max_probability_difference <= INT8_PROBABILITY, (family, fmt, check)
         # Smaller weights make smaller files, even at a few thousand parameters.
         assert sizes["litert_int8"] < sizes["litert_fp16"] < sizes["litert"], (family, sizes)
+
+
+def test_the_int8_check_can_tell_a_wrong_model(exported, tiny_cifar_archive):
+    """The INT8 thresholds have teeth: the checkpoints' outputs are far from uniform, and each
+    INT8 file, compared with another family's checkpoint, misses them by far."""
+    from resnet_tf.data import load_cifar10
+    from resnet_tf.deploy import load_classifier
+
+    _, (images, labels) = load_cifar10(tiny_cifar_archive)
+    float_outputs = {
+        family: load_classifier(exported[family, "onnx"].path).probabilities(images)
+        for family in FAMILIES
+    }
+    for family, probabilities in float_outputs.items():
+        assert probabilities.max(axis=1).mean() > 0.25, family  # uniform would be 0.1
+    for fmt in INT8_FORMATS:
+        for family, other in zip(FAMILIES, FAMILIES[1:] + FAMILIES[:1]):
+            int8 = load_classifier(exported[family, fmt].path).probabilities(images)
+            wrong = deploy_compare(float_outputs[other], int8, labels)
+            assert wrong[1] > INT8_PROBABILITY or wrong[0] < INT8_AGREEMENT, (family, fmt)
+
+
+def deploy_compare(reference, exported_probabilities, labels) -> tuple[float, float]:
+    """(top-1 agreement, max |probability difference|) of two sets of probabilities."""
+    agreement = float(np.mean(reference.argmax(1) == exported_probabilities.argmax(1)))
+    return agreement, float(np.abs(reference - exported_probabilities).max())
 
 
 def test_exports_run_in_a_fresh_process_without_resnet_tf(exported, tiny_cifar_archive, tmp_path):
@@ -89,7 +123,7 @@ def test_exports_run_in_a_fresh_process_without_resnet_tf(exported, tiny_cifar_a
                 signature = tf.saved_model.load(path).signatures["serving_default"]
                 assert signature.structured_input_signature[1]["images"].dtype == tf.uint8
                 out = {k: v.numpy() for k, v in signature(images=tf.constant(images)).items()}
-            elif fmt == "onnx":
+            elif fmt.startswith("onnx"):
                 session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
                 (inp,) = session.get_inputs()
                 assert (inp.name, inp.type) == ("images", "tensor(uint8)"), inp
@@ -131,14 +165,15 @@ def test_exports_run_in_a_fresh_process_without_resnet_tf(exported, tiny_cifar_a
     assert len(report) == len(FAMILIES) * len(FORMATS)
     for key, row in report.items():
         fmt = key.split("/")[1]
-        with_logits = fmt in ("saved_model", "onnx")
+        with_logits = fmt in ("saved_model", "onnx", "onnx_int8")
         assert row["outputs"] == (["logits", "probabilities"] if with_logits else ["probabilities"])
         if fmt in TOLERANCE:  # a different class only where the checkpoint had a tie
             assert row["max_diff"] <= TOLERANCE[fmt], (key, row)
             assert row["largest_gap_overruled"] <= TOLERANCE[fmt], (key, row)
         else:
-            assert row["agree"] >= 0.75 and row["max_diff"] < 0.2, (key, row)
-        if with_logits:
+            assert row["agree"] >= INT8_AGREEMENT, (key, row)
+            assert row["max_diff"] <= INT8_PROBABILITY, (key, row)
+        if with_logits and fmt in TOLERANCE:
             assert row["logits_diff"] <= 1e-4, (key, row)
 
 

@@ -17,6 +17,7 @@ import predict as predict_cli
 from resnet_tf import deploy
 from resnet_tf.data import CLASS_NAMES, load_image
 from resnet_tf.errors import DeployError
+from tests.deploy.tiny_exports import INT8_FORMATS, INT8_PROBABILITY
 from tests.helpers import REPO_ROOT
 from tests.helpers.tiny_runs import child_env
 
@@ -159,7 +160,7 @@ def test_json_is_one_document_with_every_image_in_order(tiny_checkpoints, images
         assert len(values) == 10 and values == sorted(values, reverse=True)
 
 
-@pytest.mark.parametrize("fmt", [*FLOAT_FORMATS, "litert_int8"])
+@pytest.mark.parametrize("fmt", [*FLOAT_FORMATS, *INT8_FORMATS])
 def test_exported_models_predict_as_their_checkpoint_does(
     fmt, exported, tiny_checkpoints, images, capsys
 ):
@@ -175,7 +176,9 @@ def test_exported_models_predict_as_their_checkpoint_does(
     assert ((found >= 0) & (found <= 1)).all()
     np.testing.assert_allclose(found.sum(axis=1), 1.0, atol=1e-2)
     tolerance = deploy.EXPORT_FORMATS[fmt].tolerance
-    if tolerance is None:  # INT8: measured at export, not held to a tolerance
+    if tolerance is None:  # INT8, on a briefly trained net: what the export check allows
+        assert np.abs(found - expected).max() <= INT8_PROBABILITY, (found, expected)
+        assert expected.max(axis=1).mean() > 0.25  # far from uniform: the check has teeth
         return
     np.testing.assert_allclose(found, expected, atol=tolerance + 1e-6)
     ranked = np.sort(expected, axis=1)

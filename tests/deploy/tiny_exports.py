@@ -3,7 +3,9 @@
 The families are those whose layers an exporter could trip on: BasicBlock with projection
 shortcuts (the ImageNet-style zoo), Bottleneck, the option-A CIFAR ResNet (zero-padded
 shortcuts) and FastNet (patch-whitening stem, GELU). Each is one block per stage at a few
-channels: the graph holds every kind of op its family has, and converts in seconds.
+channels: the graph holds every kind of op its family has, and converts in seconds. Each is
+trained briefly on the tiny archive first, so that its outputs are far from uniform: an
+untrained net's near-even probabilities would let a broken INT8 export pass any comparison.
 
 Twenty exports take about a minute of mostly one-core work (tracing, writing SavedModels),
 while the rest of the suite leaves a core idle much of the time. So tests/conftest.py (under
@@ -24,7 +26,13 @@ from pathlib import Path
 import numpy as np
 
 FAMILIES = ("basic", "bottleneck", "option_a", "fastnet")
-FORMATS = ("saved_model", "litert", "litert_fp16", "litert_int8", "onnx")
+FORMATS = ("saved_model", "litert", "litert_fp16", "litert_int8", "onnx", "onnx_int8")
+INT8_FORMATS = ("litert_int8", "onnx_int8")
+# What an INT8 export of these briefly trained nets must reach against its checkpoint, with a
+# margin over what they measured; a broken quantization misses it by far (test_export.py shows
+# that a wrong model does).
+INT8_AGREEMENT = 0.8
+INT8_PROBABILITY = 0.15
 CALIBRATION_IMAGES = 64  # the tiny archive has 200 training images
 RESULTS = "results.pickle"
 FAILED = "failed"  # written when make_all raises
@@ -72,6 +80,21 @@ def randomize_batch_norm(model, seed: int = 0) -> None:
             weight.assign(rng.uniform(0.5, 1.5, weight.shape).astype(np.float32))
 
 
+def train_briefly(model, archive: Path, epochs: int = 20) -> None:
+    """Fit the tiny net to the tiny archive's 200 training images (random pixels, so it
+    memorizes them): its outputs become decisive, as a trained model's are."""
+    import keras
+
+    from resnet_tf.data import load_cifar10, normalize_images
+
+    (x, y), _ = load_cifar10(archive)
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model.fit(normalize_images(x, "cifar10"), y, batch_size=50, epochs=epochs, verbose=0)
+
+
 def make_all(folder: Path) -> dict:
     """Checkpoints (family -> .keras, normalization cifar10, outside any run folder), the tiny
     archive they were checked on, and (family, format) -> deploy.ExportResult."""
@@ -86,6 +109,7 @@ def make_all(folder: Path) -> dict:
     for family in FAMILIES:
         model = build_tiny(family)
         randomize_batch_norm(model)
+        train_briefly(model, archive)
         checkpoints[family] = folder / f"{family}.keras"
         model.save(checkpoints[family])
     exported = {
