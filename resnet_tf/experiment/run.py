@@ -210,7 +210,8 @@ def _run(
         distill = config.train.distill
         say(
             f"distilling from {distill.teacher}: {task.teacher.name}, "
-            f"{count_trainable_params(task.teacher):,} parameters (temperature {distill.temperature:g}, "
+            f"{count_trainable_params(task.teacher):,} parameters "
+            f"(temperature {distill.temperature:g}, "
             f"alpha {distill.alpha:g})"
         )
     if dist.strategy is not None:
