@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     infer.add_argument(
         "--formats",
-        default="keras,saved_model,litert,litert_fp16,litert_int8,onnx",
+        default="keras,saved_model,litert,litert_fp16,litert_int8,onnx,onnx_int8",
         help="comma list; keras is the checkpoint itself, as a reference",
     )
     infer.add_argument(

@@ -163,7 +163,7 @@ def _threads(classifier, name: str) -> tuple[int, str]:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if name.startswith("litert"):
         return cpus, "LiteRT Interpreter(num_threads=CPUs available)"
-    if name == "onnx":
+    if name.startswith("onnx"):
         set_to = classifier.session.get_session_options().intra_op_num_threads
         return set_to or cpus, f"onnxruntime intra_op_num_threads={set_to} (0: one per core)"
     import tensorflow as tf
@@ -175,7 +175,13 @@ def _threads(classifier, name: str) -> tuple[int, str]:
 def _runtime(name: str) -> str:
     from importlib.metadata import version
 
-    package = {"litert": "ai-edge-litert", "onnx": "onnxruntime"}.get(name[:6], "tensorflow")
+    package = (
+        "ai-edge-litert"
+        if name.startswith("litert")
+        else "onnxruntime"
+        if name.startswith("onnx")
+        else "tensorflow"
+    )
     return f"{package} {version(package)}"
 
 

@@ -147,15 +147,17 @@ QUANTIZED_ONNX_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "Conv
 class OnnxClassifier(Classifier):
     format = "onnx"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int | None = None):
         try:
             import onnxruntime
         except ImportError:
             raise runtime_missing("onnxruntime", path) from None
         self.path = path
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or _threads()
         try:
             self.session = onnxruntime.InferenceSession(
-                str(path), providers=["CPUExecutionProvider"]
+                str(path), options, providers=["CPUExecutionProvider"]
             )
         except Exception as error:
             raise DeployError(
@@ -193,7 +195,7 @@ def load_exported(
         if path.suffix.lower() == ".tflite":
             classifier = LiteRTClassifier(path, threads)
         else:
-            classifier = OnnxClassifier(path)
+            classifier = OnnxClassifier(path, threads)
     else:
         raise DeployError(f"{path}: expected a SavedModel folder, a .tflite or an .onnx file")
     _check_interface(classifier)
