@@ -63,6 +63,12 @@ def test_overlapping_ops_share_the_time_and_nested_ops_count_once():
             "SPC/gradient_tape/net/b1/conv1_1/convolution/Conv2DBackpropFilter",
             "conv_backward_filter",
         ),
+        (  # the kernel gradient by taps (bfloat16 on a CPU) is the backward-filter's
+            "_MklMatMul",
+            "SPC/gradient_tape/net/b7/conv_1/kernel_gradient_by_taps_3/MatMul_4",
+            "conv_backward_filter",
+        ),
+        ("Pad", "SPC/gradient_tape/kernel_gradient_by_taps/Pad", "conv_backward_filter"),
         ("_MklNativeFusedBatchNormEx", "SPC/net/b1/bn1_1/FusedBatchNormV3", "batch_norm_forward"),
         ("AssignVariableOp", "SPC/net/b1/bn1_1/AssignVariableOp", "batch_norm_forward"),
         (
@@ -116,9 +122,17 @@ def test_onednn_log_times_each_primitive_kind():
         "some other line, exec",
     ]
     assert onednn_seconds(log) == {
-        "reorder": [2, pytest.approx(0.001)],
-        "convolution forward_training": [1, pytest.approx(0.0015)],
-        "convolution backward_weights": [1, pytest.approx(0.002)],
+        "reorder": {"count": 2, "seconds": pytest.approx(0.001), "kernels": {"jit:uni": 0.001}},
+        "convolution forward_training": {
+            "count": 1,
+            "seconds": pytest.approx(0.0015),
+            "kernels": {"brg_conv_fwd:avx2": 0.0015},  # the kernel, with its instruction set
+        },
+        "convolution backward_weights": {
+            "count": 1,
+            "seconds": pytest.approx(0.002),
+            "kernels": {"jit:avx2": 0.002},
+        },
     }
 
 
@@ -189,4 +203,7 @@ def test_profile_mode_splits_a_real_train_step(capsys):
     onednn = record["onednn"]
     assert [onednn[f"convolution {kind}"]["per_step"] for kind in CONV_PROPS] == [7, 6, 6]
     assert onednn["reorder"]["ms"] > 0
+    # ... each with the kernels oneDNN chose for it, which name their instruction set.
+    forward_kernels = onednn["convolution forward_training"]["kernels"]
+    assert forward_kernels and all(":" in name for name in forward_kernels)
     assert categories["optimizer"]["ms"] > 0 and "gflop" not in categories["optimizer"]

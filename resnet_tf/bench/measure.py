@@ -47,7 +47,7 @@ def prepare(args: argparse.Namespace) -> tuple:
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset"),
         "jit_compile": config.runtime.jit_compile,
         "steps_per_execution": config.train.steps_per_execution,
-        "mixed_precision": config.runtime.mixed_precision,
+        "mixed_precision": keras.mixed_precision.global_policy().name,  # `auto` as resolved
         "overrides": list(args.overrides),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -192,8 +192,8 @@ def _measure_matmul(args: argparse.Namespace) -> dict:
     tf_rates = median_rate(lambda: tf.linalg.matmul(ta, tb).numpy(), 1, repeats, 1)
     numpy_gflops = statistics.median(numpy_rates) * 2 * n**3 / 1e9
     tf_gflops = statistics.median(tf_rates) * 2 * n**3 / 1e9
-    # The peak for mixed_bfloat16 runs: about twice float32's where the CPU has bfloat16
-    # dot-product instructions, below it where oneDNN has to emulate them.
+    # The peak for mixed_bfloat16 runs: above float32's with AMX or a full-rate bfloat16 dot
+    # product, below it where the dot product issues at half rate or is emulated.
     ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
     bf16_rates = median_rate(lambda: tf.linalg.matmul(ha, hb).numpy(), 1, repeats, 1)
     bf16_gflops = statistics.median(bf16_rates) * 2 * n**3 / 1e9

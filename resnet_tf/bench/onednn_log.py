@@ -29,10 +29,12 @@ def c_stdout_to(path: str):
         os.close(saved)
 
 
-def onednn_seconds(log_lines) -> dict[str, list]:
-    """[executions, seconds] per oneDNN primitive kind ("convolution backward_weights",
-    "reorder"...) from its verbose log's `exec` lines, whose last field is the time in ms."""
-    totals: dict[str, list] = {}
+def onednn_seconds(log_lines) -> dict[str, dict]:
+    """Per oneDNN primitive kind ("convolution backward_weights", "reorder"...) from its verbose
+    log's `exec` lines: {"count", "seconds", "kernels": {implementation: seconds}}, the
+    implementation being the kernel oneDNN chose (e.g. "brg_conv_bwd_w:avx512_core_bf16", where
+    the part after the colon is the instruction set: avx2, avx512_core, ..._amx)."""
+    totals: dict[str, dict] = {}
     for line in log_lines:
         fields = line.strip().split(",")
         if not fields[0].endswith("_verbose") or "exec" not in fields[:4]:
@@ -41,7 +43,10 @@ def onednn_seconds(log_lines) -> dict[str, list]:
         if len(fields) < at + 6:
             continue
         kind = fields[at + 2] if fields[at + 4] == "undef" else f"{fields[at + 2]} {fields[at + 4]}"
-        entry = totals.setdefault(kind, [0, 0.0])
-        entry[0] += 1
-        entry[1] += float(fields[-1]) / 1e3
+        seconds = float(fields[-1]) / 1e3
+        entry = totals.setdefault(kind, {"count": 0, "seconds": 0.0, "kernels": {}})
+        entry["count"] += 1
+        entry["seconds"] += seconds
+        kernels = entry["kernels"]
+        kernels[fields[at + 3]] = kernels.get(fields[at + 3], 0.0) + seconds
     return totals

@@ -68,9 +68,14 @@ def base_type(op_type: str) -> str:
 def op_category(op_type: str, node: str, optimizer: str, bn_scopes: set[str]) -> str:
     """The category of one op, from its type and its node name (the name scope tells the
     optimizer's and a batch-norm layer's bookkeeping ops from the model's)."""
+    from resnet_tf.models.conv import TAP_GRADIENT_SCOPE  # TensorFlow: in the child only
+
     kind = base_type(op_type)
     if kind == XLA_CLUSTER:
         return "xla"
+    # The kernel gradient as one matmul per tap (its scope is numbered from the second conv on).
+    if any(scope.startswith(TAP_GRADIENT_SCOPE) for scope in node.split("/")):
+        return "conv_backward_filter"
     if kind.startswith(("Conv2DBackpropFilter", "DepthwiseConv2dNativeBackpropFilter")):
         return "conv_backward_filter"
     if kind.startswith(("Conv2DBackpropInput", "DepthwiseConv2dNativeBackpropInput")):
@@ -242,8 +247,15 @@ def measure_profile(args: argparse.Namespace) -> dict:
         "conv_flop_per_image": flops,
         "categories": categories,
         "onednn": {
-            kind: {"per_step": n / args.steps, "ms": round(s / args.steps * 1e3, 2)}
-            for kind, (n, s) in sorted(onednn.items())
+            kind: {
+                "per_step": entry["count"] / args.steps,
+                "ms": round(entry["seconds"] / args.steps * 1e3, 2),
+                "kernels": {
+                    name: round(seconds / args.steps * 1e3, 2)
+                    for name, seconds in sorted(entry["kernels"].items(), key=lambda k: -k[1])
+                },
+            }
+            for kind, entry in sorted(onednn.items())
         },
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
@@ -289,4 +301,8 @@ def print_profile_table(record: dict) -> None:
         print("oneDNN primitives inside those ops (their own log; ms per step, all threads):")
         for kind, entry in record["onednn"].items():
             share = entry["ms"] / record["profiled_step_ms"]
-            print(f"  {kind:35} {entry['ms']:8.1f} {share:6.1%}  x{entry['per_step']:g}")
+            kernels = ", ".join(
+                f"{name} {ms / entry['ms']:.0%}" if entry["ms"] else name
+                for name, ms in entry.get("kernels", {}).items()
+            )
+            print(f"  {kind:35} {entry['ms']:8.1f} {share:6.1%}  x{entry['per_step']:g}  {kernels}")

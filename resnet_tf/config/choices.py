@@ -12,7 +12,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 SCHEDULES = ("constant", "cosine", "linear", "step", "multistep", "onecycle")
 LR_SCALINGS = ("none", "linear")
 TTA_CHOICES = ("none", "flip", "flip_translate")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16", "auto")
 DISTRIBUTIONS = ("auto", "none", "mirrored", "multi_worker")
 AUTOAUGMENT_POLICIES = ("none", "cifar10")
 

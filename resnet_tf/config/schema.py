@@ -258,8 +258,8 @@ class RuntimeConfig:
 
     # Seeds the weights, the validation split and every augmentation draw.
     seed: int = field(default=0, metadata=value_range(0, 2**31 - 1))
-    # mixed_*: compute in 16 bits, keep weights, logits and loss in float32. mixed_float16
-    # needs a GPU; mixed_bfloat16 pays on CPUs with bfloat16 instructions (docs/training.md).
+    # mixed_*: compute in 16 bits, keep weights, logits and loss in float32 (float16: GPUs).
+    # auto: mixed_bfloat16 where the hardware runs it faster than float32 (docs/training.md).
     mixed_precision: Literal[PRECISIONS] = "float32"
     # Compile the train step with XLA (see docs/performance.md before turning it on on a CPU).
     jit_compile: bool = False

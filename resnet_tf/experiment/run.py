@@ -81,6 +81,7 @@ def pin_data_path(config: Config) -> Config:
 def dry_run(config: Config) -> str:
     """The resolved config and the model summary, without touching data or disk."""
     training.set_up(config, distributed=False)
+    config, _ = training.pin_precision(config)
     model = ImageClassificationTask(config).build_model()
     return f"# resolved config\n{config.to_yaml()}\n{describe_model(model)}"
 
@@ -100,6 +101,7 @@ def start(
     config = training.pin_saved_models(config)  # absolute paths, the teacher's checksum
     config = pin_data_path(config)
     dist, arrays = _set_up_and_load(config)  # bad data fails before a folder exists
+    config, precision_note = training.pin_precision(config)
     ImageClassificationTask(config).check_saved_models()  # and so do unfitting saved models
     if not dist.is_chief:
         return _run_as_worker(config, None, arrays, dist, callbacks, verbose, started)
@@ -111,6 +113,8 @@ def start(
     command = shlex.join(["python", *(argv if argv is not None else sys.argv)])
     write_config(paths, config, command)
     say(f"run folder: {paths.root}")
+    if precision_note:
+        say(precision_note)
     return _run(config, paths, arrays, callbacks, verbose, dist, started)
 
 

@@ -6,7 +6,7 @@ sums written as one plain matmul per tap of the kernel (input shifted by the tap
 output gradient) are faster there, and slower on larger maps with fewer channels, so only layers
 with at least `TAP_GRADIENT_MIN_CHANNELS` input channels take them. The forward pass and the input
 gradient stay oneDNN's, and so does everything in float32, where its backward-filter is as fast as
-the taps or faster. README "bfloat16 on a CPU" has the measurements.
+the taps or faster. docs/performance.md has the measurements.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import keras
 import tensorflow as tf
 
 TAP_GRADIENT_MIN_CHANNELS = 256
+# The name scope of the taps' ops, by which a profile counts them as the backward-filter's.
+TAP_GRADIENT_SCOPE = "kernel_gradient_by_taps"
 
 
 def _padding(size: int, out: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
@@ -39,15 +41,17 @@ def kernel_gradient_by_taps(
     kh, kw = kernel_size
     top, bottom = _padding(height, out_h, kh, stride, padding)
     left, right = _padding(width, out_w, kw, stride, padding)
-    padded = tf.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]])
-    gradient = tf.reshape(output_gradient, [-1, output_gradient.shape[-1]])
-    rows, cols = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            seen = padded[:, i : i + rows : stride, j : j + cols : stride]
-            taps.append(tf.matmul(tf.reshape(seen, [-1, channels]), gradient, transpose_a=True))
-    return tf.reshape(tf.stack(taps), [kh, kw, channels, gradient.shape[-1]])
+    with tf.name_scope(TAP_GRADIENT_SCOPE):
+        padded = tf.pad(inputs, [[0, 0], [top, bottom], [left, right], [0, 0]])
+        gradient = tf.reshape(output_gradient, [-1, output_gradient.shape[-1]])
+        rows, cols = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+        taps = []
+        for i in range(kh):
+            for j in range(kw):
+                seen = padded[:, i : i + rows : stride, j : j + cols : stride]
+                flat = tf.reshape(seen, [-1, channels])
+                taps.append(tf.matmul(flat, gradient, transpose_a=True))
+        return tf.reshape(tf.stack(taps), [kh, kw, channels, gradient.shape[-1]])
 
 
 def conv_with_tap_gradient(

@@ -2,13 +2,24 @@
 
 The config schema knows the policies; only at run time is it known whether there is a GPU and
 which instructions the CPU has. A policy the hardware cannot run is an error, one it would run
-slowly (emulated) is a warning with the fix.
+slower than float32 is a warning with the fix.
+
+Having bfloat16 instructions is not enough: AMX and AMD's Zen 4 multiply bfloat16 faster than
+float32, but where a CPU's bfloat16 dot product issues at half the rate of its float32 FMA (an
+Intel Xeon with AVX-512 BF16 and no AMX is such a CPU) bfloat16 is slower, as it costs casts on
+top. So on a CPU with bfloat16 instructions and no AMX, a run times a small matmul both ways.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import time
+
+import keras
 import tensorflow as tf
 
+from resnet_tf.config import Config
 from resnet_tf.errors import TrainingError
 from resnet_tf.training.hardware import compute_units, cpu_info
 
@@ -16,6 +27,8 @@ from resnet_tf.training.hardware import compute_units, cpu_info
 # AMX, Arm's BF16 extension. Without them oneDNN converts to float32 and back around every op,
 # and mixed_bfloat16 is slower than float32.
 _BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+# bfloat16 must multiply at least this much faster than float32 to pay for its casts.
+MIN_BFLOAT16_SPEEDUP = 1.1
 
 
 def cpu_has_bfloat16(cpuinfo: str | None = None) -> bool | None:
@@ -38,15 +51,89 @@ def check_precision(policy: str) -> None:
         )
 
 
+@functools.cache
+def bfloat16_matmul_speedup(size: int = 2048, repeats: int = 3) -> float:
+    """How many times faster this CPU multiplies matrices in bfloat16 than in float32: the best
+    of a few matmuls each way, about a second in all."""
+    seconds = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        matrix = tf.cast(tf.random.stateless_normal((size, size), seed=(0, 1)), dtype)
+        tf.linalg.matmul(matrix, matrix).numpy()  # warm-up: kernels chosen, memory touched
+        timings = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            tf.linalg.matmul(matrix, matrix).numpy()
+            timings.append(time.perf_counter() - start)
+        seconds[dtype] = min(timings)
+    return seconds[tf.float32] / seconds[tf.bfloat16]
+
+
+def _gpu_has_fast_bfloat16() -> bool:
+    """bfloat16 tensor cores: NVIDIA compute capability 8.0 (Ampere) or newer."""
+    gpu = tf.config.list_physical_devices("GPU")[0]
+    capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+    return capability is not None and tuple(capability) >= (8, 0)
+
+
+def bfloat16_is_faster() -> tuple[bool, str]:
+    """Whether this machine computes bfloat16 faster than float32, and why, in a few words."""
+    if _on_gpu():
+        if _gpu_has_fast_bfloat16():
+            return True, "the GPU has bfloat16 tensor cores"
+        return False, "the GPU has no bfloat16 tensor cores (compute capability below 8.0)"
+    has_bfloat16 = cpu_has_bfloat16()
+    if not has_bfloat16:
+        return False, "the CPU has no bfloat16 instructions"
+    if cpu_info().has("amx_bf16"):
+        return True, "the CPU has AMX"
+    speedup = bfloat16_matmul_speedup()
+    word = "faster" if speedup >= MIN_BFLOAT16_SPEEDUP else "no faster"
+    return speedup >= MIN_BFLOAT16_SPEEDUP, (
+        f"bfloat16 matmuls measured {word} than float32 on this CPU ({speedup:.2f}x)"
+    )
+
+
+def resolve_precision(policy: str) -> str:
+    """The Keras policy a run computes in: `auto` is mixed_bfloat16 where `bfloat16_is_faster`,
+    else float32; the others are themselves."""
+    if policy != "auto":
+        return policy
+    return "mixed_bfloat16" if bfloat16_is_faster()[0] else "float32"
+
+
+def pin_precision(config: Config) -> tuple[Config, str | None]:
+    """After set-up: the config a run records, with `auto` replaced by the policy it chose (so
+    a resumed run computes as it began, on whatever machine), and a line saying why; a config
+    without `auto` comes back as it is, with None."""
+    if config.runtime.mixed_precision != "auto":
+        return config, None
+    policy = keras.mixed_precision.global_policy().name
+    runtime = dataclasses.replace(config.runtime, mixed_precision=policy)
+    why = bfloat16_is_faster()[1]
+    return dataclasses.replace(config, runtime=runtime), f"precision auto: {policy}, as {why}"
+
+
 def precision_warning(policy: str) -> str | None:
-    """A line for a run that asks for bfloat16 on a CPU that would emulate it; else None."""
+    """A line for a run that asks for bfloat16 on a CPU where float32 is faster (no bfloat16
+    instructions, or bfloat16 matmuls measured no faster than float32 ones); else None."""
     if policy != "mixed_bfloat16" or _on_gpu():
         return None
-    if cpu_has_bfloat16() is not False:
+    has_bfloat16 = cpu_has_bfloat16()
+    if has_bfloat16 is False:
+        return (
+            "runtime.mixed_precision: mixed_bfloat16 on a CPU without bfloat16 instructions "
+            "(avx512_bf16, amx_bf16 or Arm bf16 in /proc/cpuinfo) trains slower than float32; "
+            "add --set runtime.mixed_precision=float32"
+        )
+    if has_bfloat16 is None or cpu_info().has("amx_bf16"):
+        return None
+    speedup = bfloat16_matmul_speedup()
+    if speedup >= MIN_BFLOAT16_SPEEDUP:
         return None
     return (
-        "runtime.mixed_precision: mixed_bfloat16 on a CPU without bfloat16 instructions "
-        "(avx512_bf16, amx_bf16 or Arm bf16 in /proc/cpuinfo) trains slower than float32; "
+        "runtime.mixed_precision: mixed_bfloat16 on this CPU multiplies matrices at "
+        f"{speedup:.2f}x float32's speed (it has bfloat16 instructions but no AMX), so float32 "
+        "trains faster; "
         "add --set runtime.mixed_precision=float32"
     )
 

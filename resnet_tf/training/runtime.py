@@ -14,7 +14,7 @@ from resnet_tf.config import Config, RuntimeConfig
 from resnet_tf.errors import TrainingError
 from resnet_tf.training import distribute
 from resnet_tf.training.distribute import Distribution
-from resnet_tf.training.precision import check_precision
+from resnet_tf.training.precision import check_precision, resolve_precision
 
 
 def set_up(config: Config, *, distributed: bool = True) -> Distribution:
@@ -53,5 +53,6 @@ def set_seed_and_precision(runtime: RuntimeConfig) -> None:
         from tensorflow.python.framework import config as tf_config
 
         tf_config.disable_op_determinism()
-    check_precision(runtime.mixed_precision)
-    keras.mixed_precision.set_global_policy(runtime.mixed_precision)
+    policy = resolve_precision(runtime.mixed_precision)
+    check_precision(policy)
+    keras.mixed_precision.set_global_policy(policy)

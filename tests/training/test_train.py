@@ -392,8 +392,15 @@ def test_a_failing_test_score_keeps_the_training_record(tiny_cifar_archive, tmp_
     assert (tmp_path / "no-test" / "checkpoints" / "best.keras").is_file()
 
 
-@pytest.mark.parametrize("policy", ["mixed_bfloat16"])
-def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy):
+def test_auto_precision_picks_bfloat16_where_faster_and_runs_it_on_cpu_with_xla(
+    tiny_cifar_archive, tmp_path, monkeypatch, capsys
+):
+    """`auto` becomes mixed_bfloat16 where the hardware computes it faster (pretended here, so
+    the bfloat16 path runs on any CPU), and the run folder records that policy, not `auto`, so
+    a resume on another machine computes as the run began."""
+    from resnet_tf.training import precision
+
+    monkeypatch.setattr(precision, "bfloat16_is_faster", lambda: (True, "the CPU has AMX"))
     args = tiny_args(
         tiny_cifar_archive,
         tmp_path,
@@ -401,7 +408,7 @@ def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy
         epochs=1,
         extra=[
             *QUICK_MODEL,  # XLA compiles it in a fraction of resnet20's time
-            f"runtime.mixed_precision={policy}",
+            "runtime.mixed_precision=auto",
             "runtime.jit_compile=true",
             "runtime.deterministic=false",
         ],
@@ -410,6 +417,9 @@ def test_mixed_precision_and_xla_run_on_cpu(tiny_cifar_archive, tmp_path, policy
         assert train_cli.main(args) == 0
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    assert "precision auto: mixed_bfloat16, as the CPU has AMX" in capsys.readouterr().out
+    saved = load_config(tmp_path / "mp" / "config.yaml")
+    assert saved.runtime.mixed_precision == "mixed_bfloat16"
     model = keras.models.load_model(tmp_path / "mp" / "checkpoints" / "last.keras")
     assert model.compute_dtype == "bfloat16"
     logits = model(np.zeros((2, 32, 32, 3), np.float32))
