@@ -193,7 +193,8 @@ def _measure_matmul(args: argparse.Namespace) -> dict:
     numpy_gflops = statistics.median(numpy_rates) * 2 * n**3 / 1e9
     tf_gflops = statistics.median(tf_rates) * 2 * n**3 / 1e9
     # The peak for mixed_bfloat16 runs: above float32's with AMX or a full-rate bfloat16 dot
-    # product, below it where the dot product issues at half rate or is emulated.
+    # product, below it where bfloat16 is emulated or, as on an Intel CPU with AVX-512 BF16 and
+    # no AMX, no faster per cycle than float32.
     ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
     bf16_rates = median_rate(lambda: tf.linalg.matmul(ha, hb).numpy(), 1, repeats, 1)
     bf16_gflops = statistics.median(bf16_rates) * 2 * n**3 / 1e9

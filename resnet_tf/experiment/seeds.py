@@ -18,6 +18,7 @@ from resnet_tf.runs.run_dir import RunPaths, SeedRuns, default_run_name
 # What may differ between a kept run's config and the command's: where the data and the runs
 # are, not what they are.
 IGNORED_KEYS = ("data.path", "output.")
+PRECISION_KEY = "runtime.mixed_precision"
 
 
 def run_seeds(
@@ -67,6 +68,8 @@ def check_same_config(paths: RunPaths, config: Config) -> None:
     the command would record it now: a summary must not mix the runs of two configs."""
     pinned = training.pin_saved_models(pin_data_path(config))
     now, there = _flat(pinned.to_dict()), _flat(read_config(paths).to_dict())
+    if now[PRECISION_KEY] == "auto" and there[PRECISION_KEY] in training.AUTO_POLICIES:
+        now[PRECISION_KEY] = there[PRECISION_KEY]  # a run records what `auto` chose for it
     differing = [
         key
         for key in sorted(now.keys() | there.keys())

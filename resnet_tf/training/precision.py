@@ -26,6 +26,8 @@ from resnet_tf.training.hardware import compute_units, cpu_info
 # AMX, Arm's BF16 extension. Without them oneDNN converts to float32 and back around every op,
 # and mixed_bfloat16 is slower than float32.
 _BFLOAT16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+# What `auto` may become.
+AUTO_POLICIES = ("float32", "mixed_bfloat16")
 # bfloat16 must multiply at least this much faster than float32 to pay for its casts.
 MIN_BFLOAT16_SPEEDUP = 1.1
 

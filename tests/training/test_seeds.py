@@ -142,3 +142,31 @@ def test_a_kept_seed_must_be_of_the_same_config_and_is_kept_only_once_scored(
     assert "; kept" not in out and f"resuming run folder: {run.root}" in out
     assert json.loads(run.metrics.read_text())["test_accuracy"] == scored["test_accuracy"]
     assert f"{scored['test_accuracy']:.2%}" in runs.summary.read_text()
+
+
+def test_a_kept_run_of_an_auto_precision_config_matches_what_auto_chose_for_it(tmp_path):
+    """A run records the policy `auto` chose (float32 or mixed_bfloat16), so the same config
+    with `auto` is the same config; another explicit policy is not."""
+    import dataclasses
+
+    import pytest
+
+    from resnet_tf.errors import ConfigError
+    from resnet_tf.experiment.seeds import check_same_config
+    from resnet_tf.runs.records import write_config
+    from resnet_tf.runs.run_dir import create_run_dir
+
+    config = load_config(REPO_ROOT / "configs" / "fast94.yaml")
+    assert config.runtime.mixed_precision == "auto"
+
+    def recorded(policy: str):
+        runtime = dataclasses.replace(config.runtime, mixed_precision=policy)
+        paths = create_run_dir(tmp_path, policy, explicit_name=True)
+        write_config(paths, dataclasses.replace(config, runtime=runtime), "python train.py")
+        return paths
+
+    check_same_config(recorded("float32"), config)
+    check_same_config(recorded("mixed_bfloat16"), config)
+    float16 = recorded("mixed_float16")
+    with pytest.raises(ConfigError, match="mixed_precision: 'mixed_float16' there, 'auto' now"):
+        check_same_config(float16, config)
