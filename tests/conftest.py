@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -167,3 +168,12 @@ def pytest_unconfigure(config):
             process.kill()
             process.wait(timeout=60)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT as in a terminal: a process started in the background by a non-interactive shell
+    (as CI may start the tests) inherits SIGINT ignored, and Python then leaves it so."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -97,7 +97,15 @@ def test_overwrite_replaces_only_an_export_of_the_same_kind(
     ],
 )
 def test_an_interrupted_int8_export_is_one_line_and_leaves_nothing(
-    sig, code, when, tiny_checkpoints, tiny_cifar_archive, tmp_path, monkeypatch, capsys
+    sig,
+    code,
+    when,
+    tiny_checkpoints,
+    tiny_cifar_archive,
+    tmp_path,
+    monkeypatch,
+    capsys,
+    ctrl_c_raises,
 ):
     """The signal comes while the model is traced, or while the converter works: by then Keras
     has written its intermediate SavedModel, which must be inside our own temporary folder; and
@@ -131,7 +139,7 @@ def test_an_interrupted_int8_export_is_one_line_and_leaves_nothing(
     argv += ["--output", target, "--data-dir", tiny_cifar_archive, "--normalization", "cifar10"]
     argv += ["--calibration-images", "50"]
     status, out, err = run(capsys, *argv)
-    assert status == code and out == ""
+    assert status == code and out == "", err
     said = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
     assert err.strip().splitlines() == [
         f"interrupted by {said} while exporting litert_int8; nothing of it was written"

@@ -51,14 +51,6 @@ class AtBatch(keras.callbacks.Callback):
             self.act()
 
 
-@pytest.fixture
-def ctrl_c_raises(monkeypatch):
-    """SIGINT as in a terminal (a test worker process may ignore it)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def run_in_process(args, capsys) -> subprocess.CompletedProcess:
     code = train_cli.main(args)
     captured = capsys.readouterr()
