@@ -175,13 +175,8 @@ def _threads(classifier, name: str) -> tuple[int, str]:
 def _runtime(name: str) -> str:
     from importlib.metadata import version
 
-    package = (
-        "ai-edge-litert"
-        if name.startswith("litert")
-        else "onnxruntime"
-        if name.startswith("onnx")
-        else "tensorflow"
-    )
+    runtime = name.split("_")[0]  # litert_int8 -> litert, onnx_int8 -> onnx
+    package = {"litert": "ai-edge-litert", "onnx": "onnxruntime"}.get(runtime, "tensorflow")
     return f"{package} {version(package)}"
 
 

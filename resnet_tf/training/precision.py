@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import time
 
-import keras
 import tensorflow as tf
 
 from resnet_tf.config import Config
@@ -107,7 +106,7 @@ def pin_precision(config: Config) -> tuple[Config, str | None]:
     without `auto` comes back as it is, with None."""
     if config.runtime.mixed_precision != "auto":
         return config, None
-    policy = keras.mixed_precision.global_policy().name
+    policy = resolve_precision("auto")  # the probe's answer is cached: no second timing
     runtime = dataclasses.replace(config.runtime, mixed_precision=policy)
     why = bfloat16_is_faster()[1]
     return dataclasses.replace(config, runtime=runtime), f"precision auto: {policy}, as {why}"
