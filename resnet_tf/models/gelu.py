@@ -5,6 +5,8 @@ autodiff, twice as many backward; on a CPU each is a pass over the whole activat
 in the fast recipe's net they cost several times what a ReLU costs (README "Where a training
 step's time goes"). Here each direction is one XLA-fused loop with a hand-written derivative,
 which makes the activation about as cheap as a ReLU while computing the same function.
+Both compute in float32 whatever the tensors' type: XLA's CPU code for tanh and the rest on
+bfloat16 values is several times slower than on float32 ones plus two casts (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ def _inner(x: tf.Tensor) -> tf.Tensor:
 # kernel per shape), so that a net's several shapes do not trigger TensorFlow's retracing warning.
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _forward(x: tf.Tensor) -> tf.Tensor:
-    return 0.5 * x * (1.0 + tf.tanh(_inner(x)))
+    x32 = tf.cast(x, tf.float32)
+    return tf.cast(0.5 * x32 * (1.0 + tf.tanh(_inner(x32))), x.dtype)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward(x: tf.Tensor, upstream: tf.Tensor) -> tf.Tensor:
     """d/dx of 0.5 x (1 + tanh(u)), u = c (x + k x^3): recomputing tanh here is cheaper than
     keeping it from the forward pass (one tensor fewer to store and read back)."""
-    t = tf.tanh(_inner(x))
-    du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x * x)
-    return upstream * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du_dx)
+    x32, upstream32 = tf.cast(x, tf.float32), tf.cast(upstream, tf.float32)
+    t = tf.tanh(_inner(x32))
+    du_dx = SQRT_2_OVER_PI * (1.0 + 3.0 * CUBIC * x32 * x32)
+    gradient = upstream32 * (0.5 * (1.0 + t) + 0.5 * x32 * (1.0 - t * t) * du_dx)
+    return tf.cast(gradient, x.dtype)
 
 
 @tf.custom_gradient
