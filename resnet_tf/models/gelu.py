@@ -2,11 +2,12 @@
 
 Written with plain ops, the tanh GELU is about eight elementwise ops forward and, through
 autodiff, twice as many backward; on a CPU each is a pass over the whole activation tensor, so
-in the fast recipe's net they cost several times what a ReLU costs (README "Where a training
-step's time goes"). Here each direction is one XLA-fused loop with a hand-written derivative,
-which makes the activation about as cheap as a ReLU while computing the same function.
-Both compute in float32 whatever the tensors' type: XLA's CPU code for tanh and the rest on
-bfloat16 values is several times slower than on float32 ones plus two casts (docs/performance.md).
+in the fast recipe's net they cost several times what a ReLU costs (docs/performance.md, "Where
+a training step's time goes"). Here each direction is one XLA-fused loop with a hand-written
+derivative, which makes the activation about as cheap as a ReLU while computing the same
+function. Both compute in float32 whatever the tensors' type: XLA's CPU code for tanh and the
+rest on bfloat16 values is several times slower than on float32 ones plus two casts, and
+rounds after every op.
 """
 
 from __future__ import annotations
