@@ -98,6 +98,17 @@ class ColorJitterConfig:
 
 
 @dataclass
+class NormalizedJitterConfig:
+    """Brightness and contrast jitter on the normalized images, per image (the CIFAR-10
+    speedrun records' kind); both 0 (the default) is off."""
+
+    # Add a shift uniform in [-shift, shift], in units of each channel's std.
+    shift: float = field(default=0.0, metadata=value_range(0.0, 5.0))
+    # Then multiply by a factor uniform in [1 - scale, 1 + scale] (about the mean colour).
+    scale: float = field(default=0.0, metadata=value_range(0.0, 1.0))
+
+
+@dataclass
 class AugmentConfig:
     """The training images' augmentation, drawn from (seed, epoch) so resume is exact."""
 
@@ -118,6 +129,7 @@ class AugmentConfig:
     # AutoAugment's CIFAR-10 policy, or none (not together with randaugment).
     autoaugment: Literal[AUTOAUGMENT_POLICIES] = "none"
     color_jitter: ColorJitterConfig = field(default_factory=ColorJitterConfig)
+    normalized_jitter: NormalizedJitterConfig = field(default_factory=NormalizedJitterConfig)
     # Mix pairs of images in each batch, and their labels in the loss, with a ratio drawn from
     # Beta(alpha, alpha) per batch: MixUp blends whole images, CutMix pastes a box; 0: off.
     # With both on, each batch gets one of the two with equal chance.

@@ -12,7 +12,8 @@ Augmentation runs on whole batches (vectorized, see augment.py), not per image.
 Order of operations for a training batch:
   gather uint8 -> random flip -> pad (zeros = black pixels, or reflect) + random crop
   -> RandAugment or AutoAugment (policies.py) -> colour jitter (on pixel values 0-255)
-  -> float32, x / 255, (x - mean) / std -> cutout (zeros after normalization, i.e. the
+  -> float32, x / 255, (x - mean) / std -> normalized jitter (a shift and a scale per image)
+  -> cutout (zeros after normalization, i.e. the
   dataset's mean colour, as in DeVries & Taylor's Cutout recipe) -> MixUp / CutMix (mixing.py;
   the labels become mixed one-hot vectors).
 """
@@ -27,6 +28,7 @@ from resnet_tf.data.augment import (
     alternating_flip,
     color_jitter,
     derive_seed,
+    normalized_jitter,
     random_crop,
     random_cutout,
     random_flip,
@@ -45,6 +47,7 @@ _CUTOUT_STREAM = 2
 _POLICY_STREAM = 3
 _JITTER_STREAM = 4
 _MIX_STREAM = 5
+_NORMALIZED_JITTER_STREAM = 6
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
@@ -94,6 +97,7 @@ def make_train_dataset(
     randaugment_magnitude: float = 9.0,
     autoaugment: str = "none",
     color_jitter_ranges: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0),
+    normalized_jitter_ranges: tuple[float, float] = (0.0, 0.0),
     mixup: float = 0.0,
     cutmix: float = 0.0,
     num_classes: int = 10,
@@ -110,7 +114,8 @@ def make_train_dataset(
     normalization follows, and cutout comes last (its zeros are the mean colour). flip_mode
     "alternate" flips a random half of the images in even epochs and the other half in odd ones.
     randaugment_ops > 0 turns RandAugment on; color_jitter_ranges are (brightness, contrast,
-    saturation, hue), see augment.color_jitter. With accumulation_steps N, an epoch holds a
+    saturation, hue), see augment.color_jitter; normalized_jitter_ranges are (shift, scale), see
+    augment.normalized_jitter. With accumulation_steps N, an epoch holds a
     whole number of groups of N batches (one weight update each); the rest is dropped.
     The first `skip_batches` batches of epoch `start_epoch` are left out (a resume from inside
     that epoch); the others keep their seeds, so they are the batches an unbroken run sees.
@@ -177,6 +182,9 @@ def make_train_dataset(
                 images, derive_seed(batch_seed, _JITTER_STREAM), *color_jitter_ranges
             )
         images = normalize_images(images, normalization)
+        images = normalized_jitter(
+            images, derive_seed(batch_seed, _NORMALIZED_JITTER_STREAM), *normalized_jitter_ranges
+        )
         images = random_cutout(images, derive_seed(batch_seed, _CUTOUT_STREAM), cutout)
         labels = tf.gather(all_labels, indices)
         if mixup > 0 or cutmix > 0:

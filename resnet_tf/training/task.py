@@ -88,6 +88,10 @@ class ImageClassificationTask:
                 augment.color_jitter.saturation,
                 augment.color_jitter.hue,
             ),
+            normalized_jitter_ranges=(
+                augment.normalized_jitter.shift,
+                augment.normalized_jitter.scale,
+            ),
             mixup=augment.mixup,
             cutmix=augment.cutmix,
             num_classes=self.num_classes,

@@ -131,6 +131,11 @@ def test_round_trip_through_yaml(tmp_path):
             "data.augment.autoaugment: expected one of",
         ),
         ("{}\n", ["data.augment.color_jitter.hue=0.7"], "data.augment.color_jitter.hue: expected"),
+        (
+            "{}\n",
+            ["data.augment.normalized_jitter.scale=1.5"],
+            "data.augment.normalized_jitter.scale: expected",
+        ),
         ("{}\n", ["data.augment.mixup=-1"], "data.augment.mixup: expected a value >= 0.0"),
     ],
 )

@@ -28,7 +28,11 @@ SEED = tf.constant([3, 4], tf.int64)
 ALL_AUGMENTATIONS = dict(flip=True, crop_padding=4, crop_mode="zero", cutout=8)
 # Every op of the guide's recipes on, in the two combinations the config allows.
 EVERY_OP_WITH_RANDAUGMENT = ALL_AUGMENTATIONS | dict(
-    randaugment_ops=2, color_jitter_ranges=(0.4, 0.4, 0.4, 0.1), mixup=0.2, cutmix=1.0
+    randaugment_ops=2,
+    color_jitter_ranges=(0.4, 0.4, 0.4, 0.1),
+    normalized_jitter_ranges=(0.15, 0.1),
+    mixup=0.2,
+    cutmix=1.0,
 )
 EVERY_OP_WITH_AUTOAUGMENT = ALL_AUGMENTATIONS | dict(
     autoaugment="cifar10", flip_mode="alternate", color_jitter_ranges=(0.2, 0, 0.3, 0), cutmix=1.0

@@ -1,4 +1,4 @@
-"""RandAugment, AutoAugment, colour jitter and MixUp/CutMix: per-image choices, stateless
+"""RandAugment, AutoAugment, colour jitter (on pixels and on normalized values) and MixUp/CutMix: per-image choices, stateless
 seeds, and the label arithmetic the loss relies on."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from resnet_tf.data import image_ops as ops
-from resnet_tf.data.augment import color_jitter
+from resnet_tf.data.augment import color_jitter, normalized_jitter
 from resnet_tf.data.mixing import mix_batch
 from resnet_tf.data.policies import (
     AUTOAUGMENT_OPS,
@@ -77,6 +77,24 @@ def test_color_jitter_draws_one_factor_per_image_within_its_range(images):
     assert 0.6 <= per_image.min() and per_image.max() <= 1.4
     assert per_image[:, 0].std() > 0.1  # the factors differ between images
     np.testing.assert_array_equal(color_jitter(images, SEED), images)  # all ranges 0
+
+
+def test_normalized_jitter_shifts_then_scales_each_image_by_its_own_draws(images):
+    normalized = images / 255 - 0.5
+    out = normalized_jitter(normalized, SEED, shift=0.3, scale=0.2).numpy()
+    x = normalized.numpy().reshape(48, -1)
+    y = out.reshape(48, -1)
+    # One straight line per image, over all its pixels and channels: y = factor * (x + shift).
+    fits = [np.polyfit(x[i], y[i], 1) for i in range(48)]
+    factors = np.array([fit[0] for fit in fits])
+    shifts = np.array([fit[1] / fit[0] for fit in fits])
+    for i in range(48):
+        np.testing.assert_allclose(y[i], factors[i] * (x[i] + shifts[i]), atol=1e-5)
+    assert np.all(np.abs(factors - 1) <= 0.2) and np.all(np.abs(shifts) <= 0.3)
+    assert factors.std() > 0.05 and shifts.std() > 0.08  # the draws differ between images
+    np.testing.assert_array_equal(out, normalized_jitter(normalized, SEED, 0.3, 0.2))
+    assert not np.array_equal(out, normalized_jitter(normalized, OTHER_SEED, 0.3, 0.2))
+    np.testing.assert_array_equal(normalized_jitter(normalized, SEED), normalized)  # ranges 0
 
 
 @pytest.mark.parametrize(
