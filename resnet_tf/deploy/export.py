@@ -42,6 +42,13 @@ from resnet_tf.startup import runtime_notes_quieted
 DEFAULT_CHECK_IMAGES = 500
 DEFAULT_CALIBRATION_IMAGES = 300
 CALIBRATION_BATCH = 50
+# The ops ONNX Runtime runs on int8: those that carry the multiply-adds, and ReLU and pooling,
+# which are exact on int8 values. Everything else (the tanh GELU's Mul, Add, Pow and Tanh, the
+# residual Add, the output's scaling and softmax) stays float32 between a DequantizeLinear and
+# the next QuantizeLinear: quantized, the GELU's intermediate x**3 would be rounded to 256 levels.
+ONNX_INT8_OPS = (
+    "Conv", "MatMul", "Gemm", "Relu", "Clip", "MaxPool", "AveragePool", "GlobalAveragePool"
+)
 
 
 @dataclass(frozen=True)
@@ -235,8 +242,8 @@ def _write(fmt: ExportFormat, model, path: Path, calibration, checkpoint: Path) 
 def quantize_onnx(float_path: Path, path: Path, calibration: np.ndarray, checkpoint: Path) -> None:
     """ONNX Runtime's static INT8 quantization of a float ONNX file: int8 weights per output
     channel, uint8 activations with ranges measured on the calibration images (min-max), written
-    as QuantizeLinear/DequantizeLinear pairs, which ONNX Runtime fuses into integer kernels
-    (VNNI or AMX where the CPU has them)."""
+    as QuantizeLinear/DequantizeLinear pairs around the ONNX_INT8_OPS, which ONNX Runtime fuses
+    into integer kernels (VNNI or AMX where the CPU has them)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -267,6 +274,7 @@ def quantize_onnx(float_path: Path, path: Path, calibration: np.ndarray, checkpo
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(ONNX_INT8_OPS),
         )
     except Exception as error:  # onnxruntime raises many types for a graph it cannot quantize
         text = " ".join(str(error).split())
