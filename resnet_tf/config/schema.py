@@ -27,18 +27,7 @@ from resnet_tf.config.choices import (
     STEMS,
     TTA_CHOICES,
 )
-
-
-def value_range(
-    lo: float | None = None,
-    hi: float | None = None,
-    *,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> dict:
-    """Field metadata for a number's allowed range: lo <= value <= hi, with < on a side that is
-    open; None leaves that side unbounded. validation.check_range reads it."""
-    return {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open}
+from resnet_tf.config.ranges import value_range
 
 
 @dataclass

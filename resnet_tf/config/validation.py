@@ -88,7 +88,7 @@ def _to_float(value: Any) -> float:
 
 
 def check_range(value: Any, meta: typing.Mapping, key: str) -> None:
-    """Refuse a number outside the field's schema.value_range metadata (if it has one)."""
+    """Refuse a number outside the field's ranges.value_range metadata (if it has one)."""
     if value is None or "lo" not in meta or isinstance(value, list):
         return
     lo, hi, lo_open, hi_open = meta["lo"], meta["hi"], meta["lo_open"], meta["hi_open"]
