@@ -196,7 +196,17 @@ def make_train_dataset(
     # Skipped as batch indices, before any image is loaded: cheap, and each batch keeps its seed.
     dataset = dataset.skip(skip_batches)
     dataset = dataset.map(load_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(_without_tuning_thread())
+
+
+def _without_tuning_thread() -> tf.data.Options:
+    """tf.data's autotuner runs a thread that sleeps up to a minute between tunings, and the
+    iterator of a long run, dropped when fit() returns, can wait out that sleep before fit()
+    returns. One map and one prefetch need no tuning beyond their defaults (as many parallel
+    calls as cores, the prefetch buffer's own sizing): the thread is left out."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options
 
 
 def make_eval_dataset(

@@ -43,6 +43,12 @@ NO_AUGMENTATION = dict(flip=False, crop_padding=0, cutout=0, normalization="none
 # --- steps and argument checks ----------------------------------------------------------------
 
 
+def test_the_training_dataset_has_no_autotuning_thread():
+    """Its thread could hold up the end of fit() by up to a minute (pipeline.py)."""
+    dataset = make_train_dataset(random_images(64), np.zeros(64), batch_size=32, seed=0)
+    assert dataset.options().autotune.enabled is False
+
+
 def test_steps_per_epoch_drops_the_remainder():
     assert steps_per_epoch(45000, 128) == 351
     assert steps_per_epoch(256, 128) == 2

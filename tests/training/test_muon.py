@@ -122,9 +122,12 @@ def test_muon_kernels_get_no_weight_decay_and_the_bias_group_a_scaled_one():
 def test_fast94_config_is_the_muon_recipe():
     config = load_config(REPO_ROOT / "configs" / "fast94.yaml")
     train = config.train
-    assert (train.optimizer.name, train.epochs, train.batch_size) == ("muon", 9, 2000)
-    assert train.whitening_bias_epochs == 3 and train.test_tta == "flip_translate"
-    assert train.test_tta_fraction == 0.2
+    assert (train.optimizer.name, train.epochs, train.batch_size) == ("muon", 8, 1536)
+    steps_per_epoch = 50000 // train.batch_size
+    assert round(train.whitening_bias_epochs * steps_per_epoch) == 7  # the record's 7 steps
+    assert train.test_tta == "flip_translate" and train.test_tta_fraction == 0.25
+    jitter = config.data.augment.normalized_jitter
+    assert 0 < jitter.shift < 0.2 and 0 < jitter.scale < 0.2
     assert config.runtime.mixed_precision == "auto"  # bfloat16 where it is the faster
 
 
