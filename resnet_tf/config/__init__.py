@@ -32,10 +32,9 @@ from resnet_tf.config.choices import (
     STEMS,
     TTA_CHOICES,
 )
+from resnet_tf.config.data_schema import AugmentConfig, DataConfig
 from resnet_tf.config.schema import (
-    AugmentConfig,
     Config,
-    DataConfig,
     DistillConfig,
     ModelConfig,
     OptimizerConfig,

@@ -1,8 +1,9 @@
 """docs/configuration.md, written from the schema: every key with its default, range, choices
 and meaning, so the reference cannot drift from what the loader accepts.
 
-The meaning of a key is the comment written above its field in schema.py, and a section's is
-its class docstring: the schema stays the one place where an option is described.
+The meaning of a key is the comment written above its field in schema.py (data_schema.py for
+the data section), and a section's is its class docstring: the schema stays the one place where
+an option is described.
 
 python -m resnet_tf.config.reference > docs/configuration.md   (a test compares the two)
 """
@@ -26,7 +27,8 @@ INTRO = """\
 # Configuration reference
 
 <!-- Written by `python -m resnet_tf.config.reference > docs/configuration.md` from
-resnet_tf/config/schema.py; tests/config/test_reference.py fails when the two differ. -->
+resnet_tf/config/schema.py and data_schema.py; tests/config/test_reference.py fails when they
+differ. -->
 
 A run is one YAML file of five sections; every key is optional and takes the default below.
 `python train.py --config FILE --set section.key=value` overrides any key with the same checks

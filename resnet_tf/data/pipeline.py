@@ -13,9 +13,9 @@ Order of operations for a training batch:
   gather uint8 -> random flip -> pad (zeros = black pixels, or reflect) + random crop
   -> RandAugment or AutoAugment (policies.py) -> colour jitter (on pixel values 0-255)
   -> float32, x / 255, (x - mean) / std -> normalized jitter (a shift and a scale per image)
-  -> cutout (zeros after normalization, i.e. the
-  dataset's mean colour, as in DeVries & Taylor's Cutout recipe) -> MixUp / CutMix (mixing.py;
-  the labels become mixed one-hot vectors).
+  -> cutout (zeros after normalization, i.e. the dataset's mean colour, as in DeVries &
+  Taylor's Cutout recipe) -> MixUp / CutMix (mixing.py; the labels become mixed one-hot
+  vectors).
 """
 
 from __future__ import annotations
