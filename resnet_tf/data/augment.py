@@ -117,7 +117,7 @@ def normalized_jitter(
     by a factor drawn from [1 - scale, 1 + scale] (about 0, the dataset's mean colour).
 
     The CIFAR-10 speedrun records' light brightness and contrast jitter: two draws and two
-    elementwise ops per image, no clipping, so the input pipeline barely notices it.
+    elementwise ops per image, no clipping.
     """
     if shift == 0 and scale == 0:
         return images
