@@ -157,7 +157,7 @@ def test_profile_mode_splits_a_real_train_step(capsys):
     timing = ["--steps", "2", "--repeats", "1", "--warmup", "1", "--matmul-size", "256"]
     assert main(["--mode", "profile", "--json", *args, *timing]) == 0
     matmul, record = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert matmul["mode"] == "matmul" and record["matmul_gflop_per_s"] == matmul["gflop_per_s"]
+    assert matmul["mode"] == "matmul" and record["peak_gflop_per_s"] == matmul["gflop_per_s"]
     categories = record["categories"]
     assert list(categories) == [key for key, _ in CATEGORIES]
 

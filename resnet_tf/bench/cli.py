@@ -1,4 +1,4 @@
-"""Performance measurement: training, input pipeline, end-to-end fit, inference, matmul peak.
+"""Performance measurement: training, input pipeline, end-to-end fit, inference, the peak.
 
     python -m resnet_tf.bench --model resnet18 --batch-size 128 --mode train
     python -m resnet_tf.bench --mode all --data-dir ../shared/datasets --json
@@ -58,13 +58,14 @@ def is_bfloat16(record: dict) -> bool:
     return precision in ("mixed_bfloat16", "bfloat16")
 
 
-def matmul_peak(matmul: dict, record: dict) -> float | None:
-    """The matmul peak of the record's own precision."""
+def precision_peak(matmul: dict, record: dict) -> float | None:
+    """The peak (`--mode matmul`: the faster of a matmul and a 3x3 convolution) of the record's own
+    precision."""
     return matmul.get("bfloat16_gflop_per_s" if is_bfloat16(record) else "gflop_per_s")
 
 
 def print_table(records: list[dict], matmul: dict) -> None:
-    """One row per record; a share of the matmul peak of the record's own precision."""
+    """One row per record; a share of the peak of the record's own precision."""
     header = (
         f"{'mode':9} {'model / variant':34} {'batch':>5} {'img/s':>8} {'GFLOP/s':>8} "
         f"{'% peak':>7} {'RSS MB':>7} {'of it framework':>15}"
@@ -76,9 +77,11 @@ def print_table(records: list[dict], matmul: dict) -> None:
             print(f"error: {r['error']}")
             continue
         gflops = r.get("gflop_per_s")
-        peak = matmul_peak(matmul, r)
+        peak = precision_peak(matmul, r)
         share = f"{gflops / peak:7.0%}" if gflops and peak else f"{'':7}"
         variant = r.get("variant", r.get("model", ""))
+        if r["mode"] == "matmul":
+            variant = f"float32 peak; bfloat16 {r.get('bfloat16_gflop_per_s')}"
         print(
             f"{r['mode']:9} {variant:34} {r.get('batch_size', ''):>5} "
             f"{r.get('images_per_s', ''):>8} {gflops if gflops else '':>8} {share} "
@@ -224,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         emit(matmul)
         profile = run_child(["--mode", "profile", *common], env={"ONEDNN_VERBOSE": "1"})
         if "error" not in profile:
-            profile = add_peak_shares(profile, matmul_peak(matmul, profile))
+            profile = add_peak_shares(profile, precision_peak(matmul, profile))
         emit(profile)
     else:
         modes = [m for m in MODES if m != "matmul"] if args.mode == "all" else [args.mode]

@@ -175,35 +175,59 @@ def _flops(images_per_s: float, flop_per_image: float) -> dict:
     return {"gflop_per_s": round(images_per_s * flop_per_image / 1e9, 1)}
 
 
+def _gflops(run_once, flop: int, repeats: int) -> float:
+    """GFLOP/s of `run_once` (`flop` FLOPs a call): the median of `repeats` after one warm-up."""
+    return statistics.median(median_rate(run_once, 1, repeats, 1)) * flop / 1e9
+
+
 def _measure_matmul(args: argparse.Namespace) -> dict:
-    """The machine's practical float32 peak: the faster of a large numpy (BLAS) and TF matmul;
-    and TF's bfloat16 matmul."""
+    """The machine's practical peak in float32 and in bfloat16: the fastest of a large matmul
+    (numpy's BLAS, TensorFlow's) and a large 3x3 convolution (TensorFlow's).
+
+    The convolution is there because a matmul is not always the fastest way through the matrix
+    units: with AMX, TensorFlow's bfloat16 3x3 convolutions (oneDNN's brgemm kernels) run well
+    above its bfloat16 matmul, so the matmul alone would understate the peak that a training
+    step's share is taken of (docs/performance.md)."""
     import numpy as np
 
     n = args.matmul_size
     a = np.random.default_rng(0).standard_normal((n, n), np.float32)
     b = np.random.default_rng(1).standard_normal((n, n), np.float32)
     repeats = max(args.repeats, 3)
-    numpy_rates = median_rate(lambda: a @ b, 1, repeats, 1)
+    matmul_flop = 2 * n**3
+    numpy_gflops = _gflops(lambda: a @ b, matmul_flop, repeats)
 
     import tensorflow as tf
 
     ta, tb = tf.constant(a), tf.constant(b)
-    tf_rates = median_rate(lambda: tf.linalg.matmul(ta, tb).numpy(), 1, repeats, 1)
-    numpy_gflops = statistics.median(numpy_rates) * 2 * n**3 / 1e9
-    tf_gflops = statistics.median(tf_rates) * 2 * n**3 / 1e9
-    # The peak for mixed_bfloat16 runs: above float32's with AMX or a full-rate bfloat16 dot
-    # product, below it where bfloat16 is emulated or, as on an Intel CPU with AVX-512 BF16 and
-    # no AMX, no faster per cycle than float32.
     ha, hb = tf.cast(ta, tf.bfloat16), tf.cast(tb, tf.bfloat16)
-    bf16_rates = median_rate(lambda: tf.linalg.matmul(ha, hb).numpy(), 1, repeats, 1)
-    bf16_gflops = statistics.median(bf16_rates) * 2 * n**3 / 1e9
+    # A 512-channel 3x3 convolution on 16 x 16 maps, its batch scaled with the matmul's size.
+    batch, side, channels = max(1, n // 32), 16, 512
+    images = tf.random.stateless_normal((batch, side, side, channels), (0, 0))
+    kernel = tf.random.stateless_normal((3, 3, channels, channels), (0, 1))
+    conv_flop = 2 * batch * side * side * 9 * channels * channels
+
+    def conv(x: tf.Tensor, k: tf.Tensor):
+        return lambda: tf.nn.conv2d(x, k, 1, "SAME").numpy()
+
+    tf_gflops = _gflops(lambda: tf.linalg.matmul(ta, tb).numpy(), matmul_flop, repeats)
+    conv_gflops = _gflops(conv(images, kernel), conv_flop, repeats)
+    bf16_gflops = _gflops(lambda: tf.linalg.matmul(ha, hb).numpy(), matmul_flop, repeats)
+    bf16_conv_gflops = _gflops(
+        conv(tf.cast(images, tf.bfloat16), tf.cast(kernel, tf.bfloat16)), conv_flop, repeats
+    )
+    # bfloat16's peak sits above float32's with AMX or a full-rate bfloat16 dot product, below
+    # it where bfloat16 is emulated or, as on an Intel CPU with AVX-512 BF16 and no AMX, no
+    # faster per cycle than float32.
     return {
         "mode": "matmul",
         "n": n,
-        "gflop_per_s": round(max(numpy_gflops, tf_gflops), 1),
+        "gflop_per_s": round(max(numpy_gflops, tf_gflops, conv_gflops), 1),
         "numpy_gflop_per_s": round(numpy_gflops, 1),
         "tf_gflop_per_s": round(tf_gflops, 1),
-        "bfloat16_gflop_per_s": round(bf16_gflops, 1),
+        "tf_conv_gflop_per_s": round(conv_gflops, 1),
+        "bfloat16_gflop_per_s": round(max(bf16_gflops, bf16_conv_gflops), 1),
+        "bfloat16_matmul_gflop_per_s": round(bf16_gflops, 1),
+        "bfloat16_conv_gflop_per_s": round(bf16_conv_gflops, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }

@@ -1,4 +1,4 @@
-"""--mode profile: where one training step's time goes, by kind of op, against the matmul peak.
+"""--mode profile: where one training step's time goes, by kind of op, against the peak.
 
 The step is `--mode train`'s (fit()'s own compiled train function on a batch in memory). It is
 first timed without the profiler, then `--steps` steps run under TensorFlow's profiler, whose
@@ -7,8 +7,8 @@ start and end on the executor threads. Ops run on several inter-op threads at on
 moment of the profiled steps is split evenly among the ops running then: the categories, plus
 the time no op ran (executor, Python, waiting), add up to the profiled wall time exactly.
 Convolution FLOPs come from the model's own shapes, so each convolution kind gets an achieved
-GFLOP/s and its share of the matmul peak, the most a convolution lowered to matrix products
-could reach.
+GFLOP/s and its share of the peak (`--mode matmul`: the faster of a large matmul and a large 3x3
+convolution), the most a convolution could reach.
 
 With oneDNN on, each op reorders its weights (and any input not already in the layout its kernel
 wants) inside the op, out of the profiler's sight; so the child runs with ONEDNN_VERBOSE=1 and the
@@ -261,16 +261,16 @@ def measure_profile(args: argparse.Namespace) -> dict:
     }
 
 
-def add_peak_shares(record: dict, matmul_peak: float | None) -> dict:
-    """Each convolution kind's GFLOP/s as a share of the same sitting's matmul peak, and the ms it
+def add_peak_shares(record: dict, peak: float | None) -> dict:
+    """Each convolution kind's GFLOP/s as a share of the same sitting's peak, and the ms it
     would take at that peak."""
-    record = {**record, "matmul_gflop_per_s": matmul_peak}
+    record = {**record, "peak_gflop_per_s": peak}
     for key in CONV_KINDS:
         entry = record["categories"][key]
-        if matmul_peak and "gflop" in entry:
-            entry["ms_at_peak"] = round(entry["gflop"] / matmul_peak * 1e3, 2)
+        if peak and "gflop" in entry:
+            entry["ms_at_peak"] = round(entry["gflop"] / peak * 1e3, 2)
             if "gflop_per_s" in entry:
-                entry["peak_share"] = round(entry["gflop_per_s"] / matmul_peak, 4)
+                entry["peak_share"] = round(entry["gflop_per_s"] / peak, 4)
     return record
 
 
@@ -278,7 +278,7 @@ def print_profile_table(record: dict) -> None:
     print(
         f"{record['model']}, batch {record['batch_size']}: train step {record['step_ms']:.0f} ms "
         f"({record['images_per_s']} images/s), profiled {record['profiled_step_ms']:.0f} ms per "
-        f"step over {record['profiled_steps']}; matmul peak {record['matmul_gflop_per_s']} GFLOP/s"
+        f"step over {record['profiled_steps']}; peak {record['peak_gflop_per_s']} GFLOP/s"
     )
     header = (
         f"{'category':37} {'ms/step':>8} {'share':>6} {'GFLOP':>7} {'GFLOP/s':>8} "

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from resnet_tf.config.choices import TTA_CHOICES
 from resnet_tf.errors import EvaluationError
+from resnet_tf.models.gelu import fused_gelu_in_inference
 
 TTA_METHODS = {
     "flip": "flip (mean of the logits of the image and its mirror)",
@@ -48,14 +49,16 @@ def traced_inference(model: keras.Model) -> Callable[..., tf.Tensor]:
     Called eagerly, a model runs op by op; traced, TensorFlow's graph optimizer fuses each
     convolution with the batch norm and activation after it, so the same forward pass runs
     faster (README "Evaluation"). The last, smaller batch relaxes the trace to any batch size
-    rather than adding a trace per shape.
+    rather than adding a trace per shape. FastNet's GELU is traced in its fused form, as in
+    training (models/gelu.py): the plain one, kept for exports, runs slower (docs/performance.md).
     """
     forward = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
 
     def call(images, training: bool = False) -> tf.Tensor:
         if training:
             raise ValueError("traced_inference: the traced model only runs in inference")
-        return forward(images)
+        with fused_gelu_in_inference():  # in force while the call traces
+            return forward(images)
 
     return call
 

@@ -17,7 +17,7 @@ from keras import ops
 from resnet_tf.config.choices import ACTIVATIONS, KERNEL_INITS
 from resnet_tf.config.schema import ModelConfig
 from resnet_tf.models.blocks import batch_norm, conv2d, conv_kernel_initializer
-from resnet_tf.models.gelu import fused_gelu
+from resnet_tf.models.gelu import fused_gelu, inference_takes_fused_gelu
 from resnet_tf.models.patch_whitening import PatchWhitening
 
 
@@ -131,11 +131,12 @@ def _check_activation(name: str) -> None:
 
 def activate(x, name: str, training=None):
     """GELU (tanh form) as airbench uses, or ReLU. Training uses the XLA-fused GELU
-    (models/gelu.py), inference Keras' own, which every export format converts; both compute
+    (models/gelu.py), and so does inference inside `fused_gelu_in_inference()` (the evaluation
+    stage); other inference uses Keras' own, which every export format converts. Both compute
     the same function."""
     if name == "relu":
         return keras.activations.relu(x)
-    if training:
+    if training or inference_takes_fused_gelu():
         return fused_gelu(x)
     return keras.activations.gelu(x, approximate=True)
 

@@ -237,6 +237,33 @@ def test_fused_gelu_matches_keras_gelu_and_its_gradient():
         np.testing.assert_allclose(model(images, training=True), trained, atol=1e-5)
 
 
+def test_the_evaluation_stage_traces_the_fused_gelu_and_exports_keep_keras_own():
+    """evaluate.py and the test score run the model through traced_inference, which takes the
+    fused GELU (faster in TensorFlow) and gives the same logits; a plain inference call, as the
+    exporters trace it, still uses Keras' GELU, which the LiteRT and ONNX converters need."""
+    from resnet_tf.evaluation.tta import traced_inference
+    from resnet_tf.models.gelu import fused_gelu
+
+    model = build_model("fastnet", width_multiplier=0.25)
+    images = correlated_images(8)
+    model.adapt(images)
+    plain = model(images, training=False)
+    calls = []
+
+    def counted(x):
+        calls.append(x.shape)
+        return fused_gelu(x)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastnet, "fused_gelu", counted)
+        traced = traced_inference(model)(images)
+        assert len(calls) == 7  # traced once, every activation fused
+        model(images, training=False)
+        assert len(calls) == 7  # outside the evaluation stage: Keras' own
+    np.testing.assert_allclose(traced, plain, atol=1e-4)
+    assert np.abs(plain).max() > 1e-2  # the logits compared are not all near zero
+
+
 def test_fused_gelu_on_bfloat16_is_rounded_once_from_float32():
     """Mixed bfloat16 training hands the GELU bfloat16 tensors: it keeps their type but computes
     in float32 inside, so value and gradient are the exact ones rounded once to bfloat16 (within
