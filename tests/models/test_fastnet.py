@@ -200,6 +200,25 @@ def test_relu_variant_uses_relu_everywhere_and_round_trips():
         FastNet(activation="swish")
 
 
+def tiny_fastnet() -> tuple[FastNet, np.ndarray]:
+    """A quarter-width FastNet adapted to 8 images, and the images."""
+    model = build_model("fastnet", width_multiplier=0.25)
+    images = correlated_images(8)
+    model.adapt(images)
+    return model, images
+
+
+def counting_fused_gelu(calls: list):
+    """The fused GELU, recording each call's input shape in `calls`."""
+    from resnet_tf.models.gelu import fused_gelu
+
+    def counted(x):
+        calls.append(x.shape)
+        return fused_gelu(x)
+
+    return counted
+
+
 def test_fused_gelu_matches_keras_gelu_and_its_gradient():
     """Training's XLA-fused GELU (hand-written derivative) against Keras' tanh GELU and autodiff,
     over the range where the curve bends and both tails."""
@@ -218,17 +237,10 @@ def test_fused_gelu_matches_keras_gelu_and_its_gradient():
 
     # FastNet uses it in training, each of its 7 activations, and Keras' own in inference (which
     # every export format converts): the training pass equals one with Keras' GELU everywhere.
-    model = build_model("fastnet", width_multiplier=0.25)
-    images = correlated_images(8)
-    model.adapt(images)
+    model, images = tiny_fastnet()
     calls = []
-
-    def counted(x):
-        calls.append(x.shape)
-        return fused_gelu(x)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fastnet, "fused_gelu", counted)
+        patch.setattr(fastnet, "fused_gelu", counting_fused_gelu(calls))
         trained = model(images, training=True)
         assert len(calls) == 7
         model(images, training=False)
@@ -242,20 +254,12 @@ def test_the_evaluation_stage_traces_the_fused_gelu_and_exports_keep_keras_own()
     fused GELU (faster in TensorFlow) and gives the same logits; a plain inference call, as the
     exporters trace it, still uses Keras' GELU, which the LiteRT and ONNX converters need."""
     from resnet_tf.evaluation.tta import traced_inference
-    from resnet_tf.models.gelu import fused_gelu
 
-    model = build_model("fastnet", width_multiplier=0.25)
-    images = correlated_images(8)
-    model.adapt(images)
+    model, images = tiny_fastnet()
     plain = model(images, training=False)
     calls = []
-
-    def counted(x):
-        calls.append(x.shape)
-        return fused_gelu(x)
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fastnet, "fused_gelu", counted)
+        patch.setattr(fastnet, "fused_gelu", counting_fused_gelu(calls))
         traced = traced_inference(model)(images)
         assert len(calls) == 7  # traced once, every activation fused
         model(images, training=False)
